@@ -1,0 +1,141 @@
+//! carbide-api: Carbon-compatible HTTP API (axum).
+//!
+//! [`router`] builds the complete application: every route is registered through utoipa-axum's
+//! `OpenApiRouter`, so it appears in `GET /openapi.json`; plus `/health`, `/metrics`, request
+//! metrics, a body limit and panic catching. Handlers stay thin and call [`carbide_store::Store`]
+//! on the blocking pool.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod models;
+mod routes;
+
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use carbide_store::{Store, StoreError};
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::error::ApiError;
+
+/// Server settings the API needs.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Externally visible base URL (e.g. `https://carbide.example.com`), no trailing slash.
+    pub public_url: String,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig { public_url: "http://127.0.0.1:8080".into(), max_body_bytes: 64 * 1024 * 1024 }
+    }
+}
+
+/// Shared state of the HTTP app. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    store: Store,
+    config: Arc<ApiConfig>,
+    metrics: Arc<metrics::Metrics>,
+    openapi: Arc<OnceLock<String>>,
+}
+
+impl AppState {
+    /// Builds the state (each state has its own Prometheus registry).
+    pub fn new(store: Store, config: ApiConfig) -> AppState {
+        AppState {
+            store,
+            config: Arc::new(config),
+            metrics: Arc::new(metrics::Metrics::new()),
+            openapi: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ApiConfig {
+        &self.config
+    }
+
+    /// Runs a blocking store call on the blocking pool.
+    pub async fn db<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || f(&store)).await {
+            Ok(r) => r.map_err(ApiError::from),
+            Err(e) => Err(ApiError::Internal(format!("blocking task failed: {e}"))),
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "carbide",
+        description = "Self-hosted, Carbon-compatible API connecting end users' Dropbox accounts to LLMs."
+    ),
+    modifiers(&SecurityAddon)
+)]
+struct ApiDoc;
+
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+        let comps = openapi.components.get_or_insert_with(Default::default);
+        comps.add_security_scheme(
+            "apiKey",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "authorization",
+                "Bearer <organization API key>",
+            ))),
+        );
+        comps.add_security_scheme(
+            "customerId",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "customer-id",
+                "Organization-supplied customer id",
+            ))),
+        );
+        comps.add_security_scheme(
+            "accessToken",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "authorization",
+                "Token <customer access token>",
+            ))),
+        );
+    }
+}
+
+/// The complete HTTP application.
+pub fn router(state: AppState) -> Router {
+    let api = routes::all(OpenApiRouter::with_openapi(ApiDoc::openapi()));
+    let (app, doc) = api.split_for_parts();
+    let doc_json = doc.to_json().unwrap_or_else(|_| "{}".to_string());
+    let _ = state.openapi.set(doc_json);
+    let max = state.config.max_body_bytes;
+    app.fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(DefaultBodyLimit::max(max))
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            tracing::error!("handler panicked");
+            error::internal_error_response()
+        }))
+        .with_state(state)
+}

@@ -1,0 +1,48 @@
+//! Route registration. Every route goes through `routes!` so it is documented in `/openapi.json`.
+
+mod auth_routes;
+mod org;
+mod system;
+mod users;
+mod webhooks;
+mod white_label;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+pub(crate) fn all(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    r.routes(routes!(system::health))
+        .routes(routes!(system::metrics))
+        .routes(routes!(system::openapi_json))
+        .routes(routes!(auth_routes::access_token))
+        .routes(routes!(auth_routes::white_labeling))
+        .routes(routes!(users::whoami))
+        .routes(routes!(users::get_user))
+        .routes(routes!(users::list_users))
+        .routes(routes!(users::delete_users))
+        .routes(routes!(users::update_users))
+        .routes(routes!(users::modify_user_configuration))
+        .routes(routes!(org::get_organization))
+        .routes(routes!(org::update_organization))
+        .routes(routes!(org::organization_statistics))
+        .routes(routes!(webhooks::add_webhook))
+        .routes(routes!(webhooks::list_webhooks))
+        .routes(routes!(webhooks::delete_webhook))
+        .routes(routes!(white_label::create))
+        .routes(routes!(white_label::list))
+        .routes(routes!(white_label::update))
+        .routes(routes!(white_label::delete))
+}
+
+pub(crate) async fn not_found() -> Response {
+    ApiError::Status(StatusCode::NOT_FOUND, "Not Found".into()).into_response()
+}
+
+pub(crate) async fn method_not_allowed() -> Response {
+    ApiError::Status(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed".into()).into_response()
+}

@@ -1,0 +1,81 @@
+//! carbide ingestion: turns a file's bytes into a structured [`Document`] (text with the pages,
+//! slides, sheets and headings that chunking needs) and then into [`Chunk`]s sized in the
+//! embedding model's tokens. One module per format family; format detection looks at the
+//! content first and the file name second.
+
+pub mod chunk;
+pub mod detect;
+pub mod document;
+pub mod markdown;
+pub mod tabular;
+pub mod text;
+
+pub use chunk::{Chunk, ChunkOptions, TokenCounter, chunk_document};
+pub use detect::{Format, detect_format};
+pub use document::{Document, Section, SectionLabel, Unit};
+
+/// Why a file could not be turned into text. Every variant carries a reason readable by the
+/// end user (it becomes the file's `sync_error_message`).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum IngestError {
+    #[error("unsupported file type: {0}")]
+    Unsupported(String),
+    #[error("file is {size} bytes, over the limit of {limit} bytes")]
+    TooLarge { size: u64, limit: u64 },
+    #[error("file is encrypted or password-protected")]
+    Encrypted,
+    #[error("file is damaged or not a valid {format}: {reason}")]
+    Malformed { format: String, reason: String },
+    #[error("no text was retrieved from file")]
+    Empty,
+}
+
+/// Limits applied to every extraction.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest input accepted, in bytes (checked before any parsing).
+    pub max_bytes: u64,
+    /// Largest extracted text kept, in bytes; longer output is an error rather than a silent cut.
+    pub max_text_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bytes: 50 * 1024 * 1024,
+            max_text_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// Extracts the text of `bytes`. `file_name` is only a hint for formats that have no
+/// recognisable signature (csv vs tsv vs txt vs md).
+pub fn extract(bytes: &[u8], file_name: &str, limits: &Limits) -> Result<Document, IngestError> {
+    if bytes.len() as u64 > limits.max_bytes {
+        return Err(IngestError::TooLarge {
+            size: bytes.len() as u64,
+            limit: limits.max_bytes,
+        });
+    }
+    let format = detect_format(bytes, file_name);
+    let doc = match format {
+        Format::Txt => text::extract(bytes),
+        Format::Md => markdown::extract(bytes),
+        Format::Csv => tabular::extract_delimited(bytes, Some(b',')),
+        Format::Tsv => tabular::extract_delimited(bytes, Some(b'\t')),
+        other => return Err(IngestError::Unsupported(other.name().to_string())),
+    }?;
+    if doc.text_len() > limits.max_text_bytes {
+        return Err(IngestError::Malformed {
+            format: format.name().to_string(),
+            reason: format!(
+                "extracted text exceeds the limit of {} bytes",
+                limits.max_text_bytes
+            ),
+        });
+    }
+    if doc.is_blank() {
+        return Err(IngestError::Empty);
+    }
+    Ok(doc)
+}

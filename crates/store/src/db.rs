@@ -1,0 +1,127 @@
+//! Connection handling: one writer connection, a small reader pool, pragmas and migrations.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use carbide_core::secrets::MasterKey;
+use parking_lot::Mutex;
+use rusqlite::Connection;
+use rusqlite_migration::{M, Migrations};
+
+use crate::StoreError;
+
+const MAX_IDLE_READERS: usize = 4;
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(include_str!("migrations/0001_tenancy.sql"))])
+}
+
+struct Inner {
+    path: std::path::PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    key: MasterKey,
+}
+
+/// Handle to the carbide database. Clone freely.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.inner.path).finish()
+    }
+}
+
+fn open_conn(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `db_path` and applies pending migrations.
+    pub fn open(db_path: &Path, key: MasterKey) -> Result<Store, StoreError> {
+        if let Some(dir) = db_path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut writer = open_conn(db_path)?;
+        migrations().to_latest(&mut writer)?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path: db_path.to_path_buf(),
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+                key,
+            }),
+        })
+    }
+
+    pub(crate) fn key(&self) -> &MasterKey {
+        &self.inner.key
+    }
+
+    /// Runs `f` inside an immediate write transaction on the writer connection.
+    pub(crate) fn write<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.inner.writer.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs `f` on a reader connection (WAL: sees the last committed state).
+    pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self.inner.readers.lock().pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => open_conn(&self.inner.path)?,
+        };
+        let out = f(&conn);
+        let mut pool = self.inner.readers.lock();
+        if pool.len() < MAX_IDLE_READERS {
+            pool.push(conn);
+        }
+        out
+    }
+
+    /// Health check: the database answers a trivial query.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.read(|c| {
+            c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_twice_reuses_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/carbide.db");
+        let key = MasterKey::generate();
+        let s = Store::open(&p, key.clone()).unwrap();
+        let (org, _) = s.create_organization("acme").unwrap();
+        drop(s);
+        let s = Store::open(&p, key).unwrap();
+        assert_eq!(s.list_organizations().unwrap()[0].id, org.id);
+        s.ping().unwrap();
+    }
+}

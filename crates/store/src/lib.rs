@@ -1,0 +1,75 @@
+//! carbide-store: persistence in SQLite (WAL, foreign keys, embedded migrations).
+//!
+//! [`Store`] is a cheap-to-clone handle over one writer connection and a small pool of
+//! reader connections. All methods are synchronous; async callers wrap them in
+//! `spawn_blocking`. Every query touching customer data filters by organization id and
+//! customer id.
+
+mod db;
+mod error;
+mod orgs;
+mod outbox;
+mod users;
+mod webhooks;
+mod white_label;
+
+pub use error::StoreError;
+pub use orgs::{Organization, OrganizationStatistics};
+pub use outbox::{OutboxDelivery, OutboxRow};
+pub use users::{AccessTokens, Customer, CustomerConfigUpdate, CustomerOrder, ListCustomers};
+pub use webhooks::{Webhook, WebhookOrder};
+pub use white_label::{WhiteLabel, WhiteLabelInput, WhiteLabelOrder};
+
+pub use db::Store;
+
+/// Offset/limit/keyset paging as Carbon's `Pagination` object (defaults already applied).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// Maximum rows (clamped to 0..=1000).
+    pub limit: i64,
+    /// Rows to skip.
+    pub offset: i64,
+    /// Only rows with `id > starting_id` (0 = off).
+    pub starting_id: i64,
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Page { limit: 10, offset: 0, starting_id: 0 }
+    }
+}
+
+impl Page {
+    pub(crate) fn limit(&self) -> i64 {
+        self.limit.clamp(0, 1000)
+    }
+    pub(crate) fn offset(&self) -> i64 {
+        self.offset.max(0)
+    }
+}
+
+/// Sort direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    /// Ascending.
+    Asc,
+    /// Descending.
+    Desc,
+}
+
+impl Dir {
+    pub(crate) fn sql(self) -> &'static str {
+        match self {
+            Dir::Asc => "ASC",
+            Dir::Desc => "DESC",
+        }
+    }
+}
+
+pub(crate) fn json_text(v: &serde_json::Value) -> String {
+    v.to_string()
+}
+
+pub(crate) fn parse_json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or(serde_json::Value::Null)
+}

@@ -313,6 +313,7 @@ pub struct DataSourceConfiguration {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct UpdateOrganizationInput {
     pub global_user_config: Option<UserConfiguration>,
+    #[schema(value_type = Option<std::collections::BTreeMap<String, DataSourceConfiguration>>)]
     pub data_source_configs: Option<std::collections::BTreeMap<String, Option<DataSourceConfiguration>>>,
 }
 

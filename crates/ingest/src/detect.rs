@@ -2,7 +2,7 @@
 //! containers), the file name's extension only for formats without a signature.
 
 /// A file format carbide knows about. Names follow Carbon's `FileFormats` enum.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Format {
     Pdf,
     Docx,

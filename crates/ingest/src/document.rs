@@ -4,7 +4,7 @@
 use crate::detect::Format;
 
 /// Where a section sits in the source document.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SectionLabel {
     None,
     Page(u32),
@@ -13,7 +13,7 @@ pub enum SectionLabel {
 }
 
 /// One indivisible-if-possible piece of text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Unit {
     pub text: String,
     /// A table row (csv/tsv/xlsx): counted by `max_items_per_chunk` and `split_rows`.
@@ -36,7 +36,7 @@ impl Unit {
 }
 
 /// A run of units sharing one location (a page, a slide, a sheet, or a heading's body).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Section {
     pub label: SectionLabel,
     /// The nearest heading above this section's text, if the format has headings.
@@ -45,7 +45,7 @@ pub struct Section {
 }
 
 /// A whole extracted document.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Document {
     pub format: Format,
     pub sections: Vec<Section>,

@@ -6,6 +6,7 @@
 pub mod chunk;
 pub mod detect;
 pub mod document;
+pub mod isolate;
 pub mod markdown;
 pub mod tabular;
 pub mod text;
@@ -13,10 +14,11 @@ pub mod text;
 pub use chunk::{Chunk, ChunkOptions, TokenCounter, chunk_document};
 pub use detect::{Format, detect_format};
 pub use document::{Document, Section, SectionLabel, Unit};
+pub use isolate::Sandbox;
 
 /// Why a file could not be turned into text. Every variant carries a reason readable by the
 /// end user (it becomes the file's `sync_error_message`).
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum IngestError {
     #[error("unsupported file type: {0}")]
     Unsupported(String),
@@ -28,6 +30,12 @@ pub enum IngestError {
     Malformed { format: String, reason: String },
     #[error("no text was retrieved from file")]
     Empty,
+    #[error("text extraction took longer than {seconds} s and was stopped")]
+    Timeout { seconds: u64 },
+    #[error("text extraction failed: {0}")]
+    Crashed(String),
+    #[error("cannot read file: {0}")]
+    Io(String),
 }
 
 /// Limits applied to every extraction.

@@ -66,10 +66,6 @@ impl Dir {
     }
 }
 
-pub(crate) fn json_text(v: &serde_json::Value) -> String {
-    v.to_string()
-}
-
 pub(crate) fn parse_json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or(serde_json::Value::Null)
 }

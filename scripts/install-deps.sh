@@ -2,7 +2,7 @@
 # Installs the Debian packages carbide's build, tests and demo need on a fresh machine.
 # Idempotent: packages already present are skipped. Needs root (or sudo).
 set -euo pipefail
-pkgs=(python3-venv pkg-config ca-certificates)
+pkgs=(python3-venv pkg-config ca-certificates tesseract-ocr tesseract-ocr-eng poppler-utils)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -35,7 +35,7 @@ def _start_emulator():
     proc = subprocess.Popen(
         [binary, "--listen", "127.0.0.1:0", "--tls", "--tls-cert-out", pem],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=open(os.path.join(tmp, "emulator.log"), "w"),
         text=True,
     )
     line = proc.stdout.readline().strip()

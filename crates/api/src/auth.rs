@@ -75,7 +75,10 @@ async fn org_for_keys(state: &AppState, keys: Vec<String>) -> Result<Option<i64>
         .await
 }
 
-async fn customer_for_tokens(state: &AppState, tokens: Vec<String>) -> Result<Option<Customer>, ApiError> {
+async fn customer_for_tokens(
+    state: &AppState,
+    tokens: Vec<String>,
+) -> Result<Option<Customer>, ApiError> {
     state
         .db(move |s| {
             for t in &tokens {
@@ -91,7 +94,10 @@ async fn customer_for_tokens(state: &AppState, tokens: Vec<String>) -> Result<Op
 impl FromRequestParts<AppState> for OrgAuth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let p = presented(parts);
         if !p.any_header {
             return Err(ApiError::missing_header("authorization"));
@@ -106,7 +112,9 @@ impl FromRequestParts<AppState> for OrgAuth {
             ));
         }
         if p.api_keys.is_empty() {
-            return Err(ApiError::unauthorized("Invalid authorization header: expected 'Bearer <api key>'"));
+            return Err(ApiError::unauthorized(
+                "Invalid authorization header: expected 'Bearer <api key>'",
+            ));
         }
         Err(ApiError::unauthorized("Invalid API key"))
     }
@@ -115,19 +123,27 @@ impl FromRequestParts<AppState> for OrgAuth {
 impl FromRequestParts<AppState> for CustomerAuth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let p = presented(parts);
         if !p.any_header {
             return Err(ApiError::missing_header("authorization"));
         }
         if let Some(c) = customer_for_tokens(state, p.tokens.clone()).await? {
-            return Ok(CustomerAuth { org_id: c.organization_id, customer: c });
+            return Ok(CustomerAuth {
+                org_id: c.organization_id,
+                customer: c,
+            });
         }
         if let Some(org_id) = org_for_keys(state, p.api_keys.clone()).await? {
             let Some(cid) = p.customer_id else {
                 return Err(ApiError::missing_header("customer-id"));
             };
-            let customer = state.db(move |s| s.get_or_create_customer(org_id, &cid)).await?;
+            let customer = state
+                .db(move |s| s.get_or_create_customer(org_id, &cid))
+                .await?;
             return Ok(CustomerAuth { org_id, customer });
         }
         if p.api_keys.is_empty() && p.tokens.is_empty() {

@@ -24,7 +24,11 @@ pub struct ValidationItem {
 impl ValidationItem {
     /// Builds an item from location segments.
     pub fn new(loc: Vec<Value>, msg: impl Into<String>, kind: impl Into<String>) -> Self {
-        Self { loc, msg: msg.into(), kind: kind.into() }
+        Self {
+            loc,
+            msg: msg.into(),
+            kind: kind.into(),
+        }
     }
 }
 
@@ -85,7 +89,9 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound(what) => ApiError::not_found(format!("{} not found", capitalize(what))),
+            StoreError::NotFound(what) => {
+                ApiError::not_found(format!("{} not found", capitalize(what)))
+            }
             StoreError::Conflict(msg) => ApiError::bad_request(msg),
             other => ApiError::Internal(other.to_string()),
         }
@@ -108,7 +114,9 @@ impl IntoResponse for ApiError {
                 axum::Json(HttpValidationError { detail: items }),
             )
                 .into_response(),
-            ApiError::Status(code, msg) => (code, axum::Json(ErrorDetail { detail: msg })).into_response(),
+            ApiError::Status(code, msg) => {
+                (code, axum::Json(ErrorDetail { detail: msg })).into_response()
+            }
             ApiError::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");
                 internal_error_response()
@@ -121,7 +129,9 @@ impl IntoResponse for ApiError {
 pub fn internal_error_response() -> Response {
     (
         StatusCode::INTERNAL_SERVER_ERROR,
-        axum::Json(ErrorDetail { detail: "internal error".into() }),
+        axum::Json(ErrorDetail {
+            detail: "internal error".into(),
+        }),
     )
         .into_response()
 }

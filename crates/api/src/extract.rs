@@ -51,6 +51,9 @@ pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let inner = err.into_inner();
         ApiError::Validation(vec![describe(loc, &inner)])
     })?;
+    // reject trailing garbage such as `{"a": 1}}`
+    de.end()
+        .map_err(|e| ApiError::Validation(vec![describe(vec![json!("body")], &e)]))?;
     Ok(out)
 }
 
@@ -108,13 +111,27 @@ mod tests {
     #[test]
     fn locations() {
         let e = parse_body::<Outer>(br#"{"ids":["a"],"pagination":{"limit":"x"}}"#).unwrap_err();
-        assert_eq!(loc(e), (vec![json!("body"), json!("pagination"), json!("limit")], "type_error".into()));
+        assert_eq!(
+            loc(e),
+            (
+                vec![json!("body"), json!("pagination"), json!("limit")],
+                "type_error".into()
+            )
+        );
         let e = parse_body::<Outer>(br#"{"ids":["a",3]}"#).unwrap_err();
         assert_eq!(loc(e).0, vec![json!("body"), json!("ids"), json!(1)]);
         let e = parse_body::<Outer>(br#"{}"#).unwrap_err();
-        assert_eq!(loc(e), (vec![json!("body"), json!("ids")], "value_error.missing".into()));
+        assert_eq!(
+            loc(e),
+            (
+                vec![json!("body"), json!("ids")],
+                "value_error.missing".into()
+            )
+        );
         let e = parse_body::<Outer>(br#"{"ids": [}"#).unwrap_err();
         assert_eq!(loc(e).1, "value_error.jsondecode");
         assert!(parse_body::<Outer>(br#"{"ids":[],"zzz":1}"#).is_ok());
+        let e = parse_body::<Outer>(br#"{"ids":[]}}"#).unwrap_err();
+        assert_eq!(loc(e).1, "value_error.jsondecode");
     }
 }

@@ -34,7 +34,10 @@ pub struct ApiConfig {
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { public_url: "http://127.0.0.1:8080".into(), max_body_bytes: 64 * 1024 * 1024 }
+        ApiConfig {
+            public_url: "http://127.0.0.1:8080".into(),
+            max_body_bytes: 64 * 1024 * 1024,
+        }
     }
 }
 
@@ -131,11 +134,55 @@ pub fn router(state: AppState) -> Router {
     let max = state.config.max_body_bytes;
     app.fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(DefaultBodyLimit::max(max))
-        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            tracing::error!("handler panicked");
-            error::internal_error_response()
-        }))
+        .layer(catch_panic_layer())
         .with_state(state)
+}
+
+type PanicHandler = fn(Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response;
+
+/// Turns a panic in any handler into `500 {"detail":"internal error"}` (logged).
+fn catch_panic_layer() -> CatchPanicLayer<PanicHandler> {
+    fn on_panic(err: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+        let msg = err
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| err.downcast_ref::<&str>().copied())
+            .unwrap_or("unknown panic");
+        tracing::error!(panic = msg, "handler panicked");
+        error::internal_error_response()
+    }
+    CatchPanicLayer::custom(on_panic as PanicHandler)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    async fn boom() -> &'static str {
+        panic!("kaboom")
+    }
+
+    #[tokio::test]
+    async fn panics_become_500_json() {
+        let app: Router = Router::new()
+            .route("/boom", axum::routing::get(boom))
+            .layer(catch_panic_layer());
+        let resp = app
+            .oneshot(
+                axum::http::Request::get("/boom")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 500);
+        let body = axum::body::to_bytes(resp.into_body(), 1024).await.unwrap();
+        assert_eq!(&body[..], br#"{"detail":"internal error"}"#);
+    }
 }

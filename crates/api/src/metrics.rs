@@ -6,7 +6,9 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 use crate::AppState;
 
@@ -23,18 +25,28 @@ impl Metrics {
         let registry = Registry::new();
         // Metric names and label sets are static and valid: construction cannot fail.
         let requests = IntCounterVec::new(
-            Opts::new("http_requests_total", "HTTP requests by method, route and status"),
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by method, route and status",
+            ),
             &["method", "path", "status"],
         )
         .expect("static metric definition is valid");
         let latency = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency in seconds"),
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency in seconds",
+            ),
             &["method", "path", "status"],
         )
         .expect("static metric definition is valid");
         let _ = registry.register(Box::new(requests.clone()));
         let _ = registry.register(Box::new(latency.clone()));
-        Metrics { registry, requests, latency }
+        Metrics {
+            registry,
+            requests,
+            latency,
+        }
     }
 
     /// The registry (other crates may register more collectors).
@@ -72,7 +84,11 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     let status = resp.status().as_u16().to_string();
     let labels = [method.as_str(), path.as_str(), status.as_str()];
     state.metrics.requests.with_label_values(&labels).inc();
-    state.metrics.latency.with_label_values(&labels).observe(start.elapsed().as_secs_f64());
+    state
+        .metrics
+        .latency
+        .with_label_values(&labels)
+        .observe(start.elapsed().as_secs_f64());
     resp
 }
 

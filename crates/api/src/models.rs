@@ -3,7 +3,9 @@
 //! spec default"; the `resolve`-style helpers apply those defaults.
 
 use carbide_core::timefmt::rfc3339;
-use carbide_store::{Customer, Dir, Organization, OrganizationStatistics, Page, Webhook, WhiteLabel};
+use carbide_store::{
+    Customer, Dir, Organization, OrganizationStatistics, Page, Webhook, WhiteLabel,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
@@ -314,7 +316,8 @@ pub struct DataSourceConfiguration {
 pub struct UpdateOrganizationInput {
     pub global_user_config: Option<UserConfiguration>,
     #[schema(value_type = Option<std::collections::BTreeMap<String, DataSourceConfiguration>>)]
-    pub data_source_configs: Option<std::collections::BTreeMap<String, Option<DataSourceConfiguration>>>,
+    pub data_source_configs:
+        Option<std::collections::BTreeMap<String, Option<DataSourceConfiguration>>>,
 }
 
 /// `OrganizationResponse`.

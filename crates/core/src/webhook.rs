@@ -136,7 +136,11 @@ impl WebhookEvent {
 
 /// `{"payload": <string>}` with default (`compact = false`) or compact separators.
 pub fn outer_body(payload: &str, compact: bool) -> String {
-    let mut o = String::from(if compact { "{\"payload\":" } else { "{\"payload\": " });
+    let mut o = String::from(if compact {
+        "{\"payload\":"
+    } else {
+        "{\"payload\": "
+    });
     py_str(&mut o, payload);
     o.push('}');
     o
@@ -204,7 +208,10 @@ mod tests {
         assert_eq!(payload, e.payload_json());
         assert!(body.is_ascii());
         assert!(payload.contains("\\u00e9") && payload.contains("\\ud83d\\ude00"));
-        assert_eq!(outer_body(payload, true), format!("{{\"payload\":{}}}", &body[12..body.len() - 1]));
+        assert_eq!(
+            outer_body(payload, true),
+            format!("{{\"payload\":{}}}", &body[12..body.len() - 1])
+        );
     }
 
     #[test]
@@ -221,7 +228,10 @@ mod tests {
         let compact = e.body().replacen("{\"payload\": ", "{\"payload\":", 1);
         let mut m = HmacSha256::new_from_slice(&raw).unwrap();
         m.update(format!("{}.{}", e.timestamp, compact).as_bytes());
-        assert_eq!(v2, format!("t=1709590457,v2={}", hex::encode(m.finalize().into_bytes())));
+        assert_eq!(
+            v2,
+            format!("t=1709590457,v2={}", hex::encode(m.finalize().into_bytes()))
+        );
         assert!(signature_headers("zz", 1, "x").is_err());
     }
 }

@@ -33,19 +33,29 @@ fn reply(r: Result<Value, AdminError>) -> Response {
 }
 
 fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, AdminError> {
-    let src: &[u8] = if body.trim_ascii().is_empty() { b"{}" } else { body };
+    let src: &[u8] = if body.trim_ascii().is_empty() {
+        b"{}"
+    } else {
+        body
+    };
     serde_json::from_slice(src).map_err(|e| AdminError::BadRequest(format!("invalid body: {e}")))
 }
 
-fn check_key(sh: &SharedRef, headers: &HeaderMap) -> Result<(), Response> {
+fn check_key(sh: &SharedRef, headers: &HeaderMap) -> Result<(), Box<Response>> {
     match &sh.settings.admin_key {
         None => Ok(()),
         Some(k) => {
-            let given = headers.get("x-emulator-admin-key").and_then(|v| v.to_str().ok()).unwrap_or("");
+            let given = headers
+                .get("x-emulator-admin-key")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             if ct_eq(given, k) {
                 Ok(())
             } else {
-                Err(err(StatusCode::UNAUTHORIZED, "missing or wrong X-Emulator-Admin-Key"))
+                Err(Box::new(err(
+                    StatusCode::UNAUTHORIZED,
+                    "missing or wrong X-Emulator-Admin-Key",
+                )))
             }
         }
     }
@@ -54,12 +64,12 @@ fn check_key(sh: &SharedRef, headers: &HeaderMap) -> Result<(), Response> {
 macro_rules! guarded {
     ($sh:ident, $headers:ident) => {
         if let Err(r) = check_key(&$sh, &$headers) {
-            return r;
+            return *r;
         }
     };
 }
 
-async fn reset(State(sh): State<SharedRef>, headers: HeaderMap) -> Response {
+async fn reset(State(sh): State<SharedRef>, headers: HeaderMap, _body: Bytes) -> Response {
     guarded!(sh, headers);
     sh.reset();
     json_response(StatusCode::OK, &json!({}))
@@ -89,9 +99,13 @@ async fn approve(State(sh): State<SharedRef>, headers: HeaderMap, body: Bytes) -
         let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
         let mut model = sh.state.lock();
         if !model.accounts.contains_key(&req.account_id) {
-            return Err(AdminError::NotFound(format!("unknown account {}", req.account_id)));
+            return Err(AdminError::NotFound(format!(
+                "unknown account {}",
+                req.account_id
+            )));
         }
-        let p = validate_authorize(&model, &q).map_err(|AuthorizeError(m)| AdminError::BadRequest(m))?;
+        let p = validate_authorize(&model, &q)
+            .map_err(|AuthorizeError(m)| AdminError::BadRequest(m))?;
         let code = issue_code(&mut model, &p, &req.account_id, sh.settings.code_ttl);
         Ok(json!({"code": code, "redirect_to": redirect_target(&p, Some(&code))}))
     });
@@ -137,7 +151,9 @@ async fn files(State(sh): State<SharedRef>, headers: HeaderMap, body: Bytes) -> 
             .map_err(|e| AdminError::BadRequest(format!("content_b64: {e}")))?;
         let client_modified = match req.client_modified.as_deref() {
             None => None,
-            Some(s) => Some(parse_ts(s).ok_or_else(|| AdminError::BadRequest(format!("client_modified: bad timestamp {s:?}")))?),
+            Some(s) => Some(parse_ts(s).ok_or_else(|| {
+                AdminError::BadRequest(format!("client_modified: bad timestamp {s:?}"))
+            })?),
         };
         sh.put_file(PutFile {
             account_id: req.account_id,
@@ -175,7 +191,10 @@ struct MoveReq {
 
 async fn move_(State(sh): State<SharedRef>, headers: HeaderMap, body: Bytes) -> Response {
     guarded!(sh, headers);
-    reply(parse::<MoveReq>(&body).and_then(|r| sh.move_entry(&r.account_id, &r.from_path, &r.to_path)))
+    reply(
+        parse::<MoveReq>(&body)
+            .and_then(|r| sh.move_entry(&r.account_id, &r.from_path, &r.to_path)),
+    )
 }
 
 #[derive(Deserialize)]
@@ -193,7 +212,7 @@ async fn faults(State(sh): State<SharedRef>, headers: HeaderMap, body: Bytes) ->
     reply(parse::<FaultReq>(&body).and_then(|r| sh.add_fault(r)))
 }
 
-async fn faults_clear(State(sh): State<SharedRef>, headers: HeaderMap) -> Response {
+async fn faults_clear(State(sh): State<SharedRef>, headers: HeaderMap, _body: Bytes) -> Response {
     guarded!(sh, headers);
     sh.clear_faults();
     json_response(StatusCode::OK, &json!({}))

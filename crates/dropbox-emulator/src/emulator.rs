@@ -424,7 +424,9 @@ impl Shared {
     /// Registers (or replaces) an app.
     pub fn create_app(&self, req: AppReq) -> Result<Value, AdminError> {
         if req.app_key.is_empty() || req.app_secret.is_empty() {
-            return Err(AdminError::BadRequest("app_key and app_secret are required".into()));
+            return Err(AdminError::BadRequest(
+                "app_key and app_secret are required".into(),
+            ));
         }
         let mut st = self.state.lock();
         let webhooks = st
@@ -466,14 +468,25 @@ impl Shared {
             .cloned()
             .ok_or_else(|| AdminError::NotFound(format!("unknown app {}", req.app_key)))?;
         if !st.accounts.contains_key(&req.account_id) {
-            return Err(AdminError::NotFound(format!("unknown account {}", req.account_id)));
+            return Err(AdminError::NotFound(format!(
+                "unknown account {}",
+                req.account_id
+            )));
         }
         let scopes = match req.scope {
             Some(s) => s.split_whitespace().map(str::to_string).collect(),
             None => app.scopes.clone(),
         };
         let ttl = req.expires_in.unwrap_or(self.settings.token_ttl);
-        Ok(mint_grant(&mut st, &app.key, &req.account_id, scopes, req.offline, false, ttl))
+        Ok(mint_grant(
+            &mut st,
+            &app.key,
+            &req.account_id,
+            scopes,
+            req.offline,
+            false,
+            ttl,
+        ))
     }
 
     /// Forces an access token to be expired.
@@ -489,7 +502,11 @@ impl Shared {
     }
 
     /// Resolves an admin path for an account: `(store, view prefix, absolute display)`.
-    fn admin_target(st: &State, account_id: &str, path: &str) -> Result<(u64, String, String), AdminError> {
+    fn admin_target(
+        st: &State,
+        account_id: &str,
+        path: &str,
+    ) -> Result<(u64, String, String), AdminError> {
         let acct = st
             .accounts
             .get(account_id)
@@ -512,7 +529,9 @@ impl Shared {
             .ok_or_else(|| AdminError::NotFound(format!("unknown namespace {ns_id}")))?;
         let root_store = st.namespaces.get(&acct.root_ns).map(|n| n.store);
         if Some(ns.store) != root_store {
-            return Err(AdminError::BadRequest(format!("namespace {ns_id} not accessible")));
+            return Err(AdminError::BadRequest(format!(
+                "namespace {ns_id} not accessible"
+            )));
         }
         let rel = util::normalize_path(rest)
             .ok_or_else(|| AdminError::BadRequest(format!("malformed path {path:?}")))?;
@@ -529,13 +548,24 @@ impl Shared {
                 .map(|e| e.display.clone())
                 .unwrap_or_default()
         };
-        Ok((ns.store, ns.prefix.clone(), format!("{prefix_display}{rel}")))
+        Ok((
+            ns.store,
+            ns.prefix.clone(),
+            format!("{prefix_display}{rel}"),
+        ))
     }
 
     /// Adds or replaces a file.
     pub fn put_file(&self, req: PutFile) -> Result<Value, AdminError> {
         let (hash, size) = self.blobs.put(&req.content)?;
-        self.put_blob(&req.account_id, &req.path, hash, size, req.client_modified, req.is_downloadable)
+        self.put_blob(
+            &req.account_id,
+            &req.path,
+            hash,
+            size,
+            req.client_modified,
+            req.is_downloadable,
+        )
     }
 
     /// Adds or replaces a file whose body is already in the blob store.
@@ -570,7 +600,11 @@ impl Shared {
         let now = now_secs();
         let (id, changed) = match &existing {
             Some(e) => match &e.file {
-                None => return Err(AdminError::Conflict(format!("a folder exists at {display}"))),
+                None => {
+                    return Err(AdminError::Conflict(format!(
+                        "a folder exists at {display}"
+                    )));
+                }
                 Some(f) => {
                     let same = f.content_hash == hash
                         && f.is_downloadable == is_downloadable
@@ -581,8 +615,14 @@ impl Shared {
             None => (st.new_file_id(), true),
         };
         if !changed {
-            let store = st.stores.get(&store_id).ok_or_else(|| AdminError::Internal("store missing".into()))?;
-            let e = store.entries.get(&lower).ok_or_else(|| AdminError::Internal("entry vanished".into()))?;
+            let store = st
+                .stores
+                .get(&store_id)
+                .ok_or_else(|| AdminError::Internal("store missing".into()))?;
+            let e = store
+                .entries
+                .get(&lower)
+                .ok_or_else(|| AdminError::Internal("entry vanished".into()))?;
             return Ok(entry_json(&prefix, &lower, e));
         }
         let rev = st.new_rev(store_id);
@@ -601,7 +641,10 @@ impl Shared {
         st.revs.insert(rev, (store_id, id.clone(), entry.clone()));
         st.ids.insert(id, (store_id, lower.clone()));
         self.register_new_ids(&mut st, store_id);
-        let store = st.stores.get_mut(&store_id).ok_or_else(|| AdminError::Internal("store missing".into()))?;
+        let store = st
+            .stores
+            .get_mut(&store_id)
+            .ok_or_else(|| AdminError::Internal("store missing".into()))?;
         store.insert_entry(lower.clone(), entry.clone());
         let out = entry_json(&prefix, &lower, &entry);
         self.notify(&st, store_id);
@@ -632,7 +675,10 @@ impl Shared {
             counter += 1;
             crate::state::id_from(salt, counter)
         };
-        let store = st.stores.get_mut(&store_id).ok_or_else(|| AdminError::Internal("store missing".into()))?;
+        let store = st
+            .stores
+            .get_mut(&store_id)
+            .ok_or_else(|| AdminError::Internal("store missing".into()))?;
         let display = store.ensure_parents(&display, &mut new_id)?;
         let lower = display.to_lowercase();
         if let Some(e) = store.entries.get(&lower) {
@@ -646,8 +692,15 @@ impl Shared {
         }
         let id = new_id();
         st.counter = counter;
-        let entry = Entry { display, id: id.clone(), file: None };
-        let store = st.stores.get_mut(&store_id).ok_or_else(|| AdminError::Internal("store missing".into()))?;
+        let entry = Entry {
+            display,
+            id: id.clone(),
+            file: None,
+        };
+        let store = st
+            .stores
+            .get_mut(&store_id)
+            .ok_or_else(|| AdminError::Internal("store missing".into()))?;
         store.insert_entry(lower.clone(), entry.clone());
         self.register_new_ids(&mut st, store_id);
         st.ids.insert(id, (store_id, lower.clone()));
@@ -663,9 +716,15 @@ impl Shared {
         if lower == prefix {
             return Err(AdminError::BadRequest("cannot delete the root".into()));
         }
-        let store = st.stores.get_mut(&store_id).ok_or_else(|| AdminError::Internal("store missing".into()))?;
+        let store = st
+            .stores
+            .get_mut(&store_id)
+            .ok_or_else(|| AdminError::Internal("store missing".into()))?;
         let keys = store.subtree_keys(&lower);
-        let removed_ids: Vec<String> = keys.iter().filter_map(|k| store.entries.get(k).map(|e| e.id.clone())).collect();
+        let removed_ids: Vec<String> = keys
+            .iter()
+            .filter_map(|k| store.entries.get(k).map(|e| e.id.clone()))
+            .collect();
         let root = store.remove_tree(&lower)?;
         let out = entry_json(&prefix, &lower, &root);
         for id in removed_ids {
@@ -681,7 +740,9 @@ impl Shared {
         let (store_id, prefix, from_display) = Self::admin_target(&st, account_id, from)?;
         let (to_store, _, to_display) = Self::admin_target(&st, account_id, to)?;
         if store_id != to_store {
-            return Err(AdminError::BadRequest("cannot move across namespaces".into()));
+            return Err(AdminError::BadRequest(
+                "cannot move across namespaces".into(),
+            ));
         }
         let from_lower = from_display.to_lowercase();
         if from_lower == prefix || to_display.to_lowercase() == prefix {
@@ -693,7 +754,10 @@ impl Shared {
             counter += 1;
             crate::state::id_from(salt, counter)
         };
-        let store = st.stores.get_mut(&store_id).ok_or_else(|| AdminError::Internal("store missing".into()))?;
+        let store = st
+            .stores
+            .get_mut(&store_id)
+            .ok_or_else(|| AdminError::Internal("store missing".into()))?;
         let new_display = store.move_tree(&from_lower, &to_display, &mut new_id)?;
         let new_lower = new_display.to_lowercase();
         let moved: Vec<(String, String)> = store
@@ -706,8 +770,14 @@ impl Shared {
             st.ids.insert(id, (store_id, k));
         }
         self.register_new_ids(&mut st, store_id);
-        let store = st.stores.get(&store_id).ok_or_else(|| AdminError::Internal("store missing".into()))?;
-        let e = store.entries.get(&new_lower).ok_or_else(|| AdminError::Internal("moved entry missing".into()))?;
+        let store = st
+            .stores
+            .get(&store_id)
+            .ok_or_else(|| AdminError::Internal("store missing".into()))?;
+        let e = store
+            .entries
+            .get(&new_lower)
+            .ok_or_else(|| AdminError::Internal("moved entry missing".into()))?;
         let out = entry_json(&prefix, &new_lower, e);
         self.notify(&st, store_id);
         Ok(json!({"metadata": out}))
@@ -721,7 +791,11 @@ impl Shared {
             .get(account_id)
             .cloned()
             .ok_or_else(|| AdminError::NotFound(format!("unknown account {account_id}")))?;
-        let store_id = st.namespaces.get(&acct.root_ns).map(|n| n.store).unwrap_or_default();
+        let store_id = st
+            .namespaces
+            .get(&acct.root_ns)
+            .map(|n| n.store)
+            .unwrap_or_default();
         if let Some(store) = st.stores.get_mut(&store_id) {
             store.epoch += 1;
         }
@@ -737,7 +811,11 @@ impl Shared {
         let json_body = match req.body.as_deref() {
             None | Some("json") => true,
             Some("text") => false,
-            Some(other) => return Err(AdminError::BadRequest(format!("body must be json or text, not {other}"))),
+            Some(other) => {
+                return Err(AdminError::BadRequest(format!(
+                    "body must be json or text, not {other}"
+                )));
+            }
         };
         let id = format!("fault-{}", random_alnum(10));
         self.state.lock().faults.push(Fault {
@@ -760,7 +838,10 @@ impl Shared {
     /// Takes one matching fault, if any.
     pub fn take_fault(&self, route: &str) -> Option<Fault> {
         let mut st = self.state.lock();
-        let idx = st.faults.iter().position(|f| f.route == route && f.remaining > 0)?;
+        let idx = st
+            .faults
+            .iter()
+            .position(|f| f.route == route && f.remaining > 0)?;
         let f = &mut st.faults[idx];
         f.remaining -= 1;
         let out = f.clone();
@@ -776,8 +857,11 @@ impl Shared {
             return Err(AdminError::NotFound(format!("unknown app {app_key}")));
         }
         let challenge = random_token(24);
-        let mut target = url::Url::parse(url).map_err(|e| AdminError::BadRequest(format!("bad url: {e}")))?;
-        target.query_pairs_mut().append_pair("challenge", &challenge);
+        let mut target =
+            url::Url::parse(url).map_err(|e| AdminError::BadRequest(format!("bad url: {e}")))?;
+        target
+            .query_pairs_mut()
+            .append_pair("challenge", &challenge);
         let verified = match self
             .http
             .get(target)
@@ -832,7 +916,11 @@ pub fn create_account_locked(st: &mut State, req: AccountReq) -> Result<Account,
     if email.is_empty() || !email.contains('@') {
         return Err(AdminError::BadRequest("a valid email is required".into()));
     }
-    if let Some(a) = st.accounts.values().find(|a| a.email.eq_ignore_ascii_case(&email)) {
+    if let Some(a) = st
+        .accounts
+        .values()
+        .find(|a| a.email.eq_ignore_ascii_case(&email))
+    {
         return Ok(a.clone());
     }
     let local = email.split('@').next().unwrap_or("user");
@@ -847,10 +935,14 @@ pub fn create_account_locked(st: &mut State, req: AccountReq) -> Result<Account,
         (Some(_), _) => "business".to_string(),
         (None, Some(t @ ("basic" | "pro" | "business"))) => t.to_string(),
         (None, None) => "basic".to_string(),
-        (None, Some(other)) => return Err(AdminError::BadRequest(format!("unknown account_type {other}"))),
+        (None, Some(other)) => {
+            return Err(AdminError::BadRequest(format!(
+                "unknown account_type {other}"
+            )));
+        }
     };
     let account_id = format!("dbid:{}", random_token(35));
-    let uid = st.next();
+    let uid = st.next_id();
     let mut acct = Account {
         account_id: account_id.clone(),
         uid,
@@ -868,9 +960,15 @@ pub fn create_account_locked(st: &mut State, req: AccountReq) -> Result<Account,
     };
     match req.team {
         None => {
-            let ns = st.next();
+            let ns = st.next_id();
             st.stores.insert(ns, Store::default());
-            st.namespaces.insert(ns, Namespace { store: ns, prefix: String::new() });
+            st.namespaces.insert(
+                ns,
+                Namespace {
+                    store: ns,
+                    prefix: String::new(),
+                },
+            );
             acct.root_ns = ns;
             acct.home_ns = ns;
         }
@@ -878,28 +976,53 @@ pub fn create_account_locked(st: &mut State, req: AccountReq) -> Result<Account,
             let team = match st.teams.values().find(|x| x.name == t.name).cloned() {
                 Some(team) => team,
                 None => {
-                    let root = st.next();
+                    let root = st.next_id();
                     st.stores.insert(root, Store::default());
-                    st.namespaces.insert(root, Namespace { store: root, prefix: String::new() });
-                    let team = Team { id: format!("dbtid:{}", random_token(35)), name: t.name, root_ns: root };
+                    st.namespaces.insert(
+                        root,
+                        Namespace {
+                            store: root,
+                            prefix: String::new(),
+                        },
+                    );
+                    let team = Team {
+                        id: format!("dbtid:{}", random_token(35)),
+                        name: t.name,
+                        root_ns: root,
+                    };
                     st.teams.insert(team.id.clone(), team.clone());
                     team
                 }
             };
             let home_display = format!("/{}", acct.display_name());
             let home_lower = home_display.to_lowercase();
-            let home_ns = st.next();
+            let home_ns = st.next_id();
             let folder_id = st.new_file_id();
             let store = st
                 .stores
                 .get_mut(&team.root_ns)
                 .ok_or_else(|| AdminError::Internal("team store missing".into()))?;
             if store.entries.contains_key(&home_lower) {
-                return Err(AdminError::Conflict(format!("home folder {home_display} already exists")));
+                return Err(AdminError::Conflict(format!(
+                    "home folder {home_display} already exists"
+                )));
             }
-            store.insert_entry(home_lower.clone(), Entry { display: home_display.clone(), id: folder_id.clone(), file: None });
+            store.insert_entry(
+                home_lower.clone(),
+                Entry {
+                    display: home_display.clone(),
+                    id: folder_id.clone(),
+                    file: None,
+                },
+            );
             st.ids.insert(folder_id, (team.root_ns, home_lower.clone()));
-            st.namespaces.insert(home_ns, Namespace { store: team.root_ns, prefix: home_lower });
+            st.namespaces.insert(
+                home_ns,
+                Namespace {
+                    store: team.root_ns,
+                    prefix: home_lower,
+                },
+            );
             acct.root_ns = team.root_ns;
             acct.home_ns = home_ns;
             acct.home_path = Some(home_display);
@@ -923,7 +1046,7 @@ pub fn mint_grant(
     pkce: bool,
     ttl: i64,
 ) -> Value {
-    let gid = st.next();
+    let gid = st.next_id();
     let refresh = offline.then(|| State::new_token("", 64));
     st.grants.insert(
         gid,
@@ -944,7 +1067,11 @@ pub fn mint_grant(
         .or_default()
         .insert(app_key.to_string());
     let access = mint_access(st, gid, ttl);
-    let uid = st.accounts.get(account_id).map(|a| a.uid).unwrap_or_default();
+    let uid = st
+        .accounts
+        .get(account_id)
+        .map(|a| a.uid)
+        .unwrap_or_default();
     let mut v = json!({
         "access_token": access,
         "token_type": "bearer",
@@ -964,7 +1091,10 @@ pub fn mint_access(st: &mut State, grant: u64, ttl: i64) -> String {
     let token = State::new_token("sl.u.", 120);
     st.access_tokens.insert(
         token.clone(),
-        crate::state::AccessToken { grant, expires_at: now_secs() + ttl },
+        crate::state::AccessToken {
+            grant,
+            expires_at: now_secs() + ttl,
+        },
     );
     token
 }

@@ -14,7 +14,9 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::emulator::{SharedRef, deleted_json, entry_json, full_account_json, render_items};
-use crate::http::{ApiErr, AuthCtx, authenticate, decode_arg, json_response, path_root, rpc_arg, void_arg};
+use crate::http::{
+    ApiErr, AuthCtx, authenticate, decode_arg, json_response, path_root, rpc_arg, void_arg,
+};
 use crate::state::{Account, State as Model};
 use crate::util::{header_safe_json, normalize_path};
 
@@ -30,15 +32,37 @@ struct Target {
     lower: String,
 }
 
-fn resolve(model: &Model, acct: &Account, view_ns: u64, route: &str, path: &str, pattern: &str) -> Result<Target, ApiErr> {
-    let root_store = model.namespaces.get(&acct.root_ns).map(|n| n.store).unwrap_or_default();
-    let view = model
+fn resolve(
+    model: &Model,
+    acct: &Account,
+    view_ns: u64,
+    route: &str,
+    path: &str,
+    pattern: &str,
+) -> Result<Target, ApiErr> {
+    let root_store = model
         .namespaces
-        .get(&view_ns)
-        .ok_or_else(|| ApiErr::Plain(StatusCode::INTERNAL_SERVER_ERROR, "namespace missing".into()))?;
-    let mismatch = || ApiErr::bad(route, format!("request body: path: '{path}' did not match pattern '{pattern}'"));
+        .get(&acct.root_ns)
+        .map(|n| n.store)
+        .unwrap_or_default();
+    let view = model.namespaces.get(&view_ns).ok_or_else(|| {
+        ApiErr::Plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "namespace missing".into(),
+        )
+    })?;
+    let mismatch = || {
+        ApiErr::bad(
+            route,
+            format!("request body: path: '{path}' did not match pattern '{pattern}'"),
+        )
+    };
     if path.is_empty() {
-        return Ok(Target { store: view.store, prefix: view.prefix.clone(), lower: view.prefix.clone() });
+        return Ok(Target {
+            store: view.store,
+            prefix: view.prefix.clone(),
+            lower: view.prefix.clone(),
+        });
     }
     if let Some(id) = path.strip_prefix("id:") {
         let full = format!("id:{id}");
@@ -46,9 +70,19 @@ fn resolve(model: &Model, acct: &Account, view_ns: u64, route: &str, path: &str,
             Some((s, l)) if *s == root_store => (*s, l.clone()),
             _ => return Err(ApiErr::route("path/not_found")),
         };
-        let in_view = view.prefix.is_empty() || lower == view.prefix || lower.starts_with(&format!("{}/", view.prefix));
-        let prefix = if in_view { view.prefix.clone() } else { String::new() };
-        return Ok(Target { store, prefix, lower });
+        let in_view = view.prefix.is_empty()
+            || lower == view.prefix
+            || lower.starts_with(&format!("{}/", view.prefix));
+        let prefix = if in_view {
+            view.prefix.clone()
+        } else {
+            String::new()
+        };
+        return Ok(Target {
+            store,
+            prefix,
+            lower,
+        });
     }
     if let Some(rest) = path.strip_prefix("ns:") {
         let (id, sub) = match rest.find('/') {
@@ -61,13 +95,21 @@ fn resolve(model: &Model, acct: &Account, view_ns: u64, route: &str, path: &str,
             _ => return Err(ApiErr::route("path/not_found")),
         };
         let rel = normalize_path(sub).ok_or_else(|| ApiErr::route("path/malformed_path"))?;
-        return Ok(Target { store: ns.store, prefix: ns.prefix.clone(), lower: format!("{}{}", ns.prefix, rel.to_lowercase()) });
+        return Ok(Target {
+            store: ns.store,
+            prefix: ns.prefix.clone(),
+            lower: format!("{}{}", ns.prefix, rel.to_lowercase()),
+        });
     }
     if !path.starts_with('/') {
         return Err(mismatch());
     }
     let rel = normalize_path(path).ok_or_else(|| ApiErr::route("path/malformed_path"))?;
-    Ok(Target { store: view.store, prefix: view.prefix.clone(), lower: format!("{}{}", view.prefix, rel.to_lowercase()) })
+    Ok(Target {
+        store: view.store,
+        prefix: view.prefix.clone(),
+        lower: format!("{}{}", view.prefix, rel.to_lowercase()),
+    })
 }
 
 /// Opaque list_folder cursor contents.
@@ -97,13 +139,18 @@ struct Cursor {
 impl Cursor {
     fn encode(&self) -> String {
         let raw = serde_json::to_vec(self).unwrap_or_default();
-        format!("AAH{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw))
+        format!(
+            "AAH{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+        )
     }
 
     fn decode(route: &str, s: &str) -> Result<Self, ApiErr> {
         let bad = || ApiErr::bad(route, "request body: cursor: invalid cursor");
         let body = s.strip_prefix("AAH").ok_or_else(bad)?;
-        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(body).map_err(|_| bad())?;
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| bad())?;
         serde_json::from_slice(&raw).map_err(|_| bad())
     }
 }
@@ -139,21 +186,37 @@ struct ListFolderArg {
     include_restorable_info: bool,
 }
 
-fn user_ctx(model: &Model, route: &str, headers: &HeaderMap, scope: Option<&str>) -> Result<(AuthCtx, u64), ApiErr> {
+fn user_ctx(
+    model: &Model,
+    route: &str,
+    headers: &HeaderMap,
+    scope: Option<&str>,
+) -> Result<(AuthCtx, u64), ApiErr> {
     let ctx = authenticate(model, route, headers, None, scope)?;
     let view = path_root(model, route, headers, &ctx.account)?;
     Ok((ctx, view))
 }
 
 /// Validates list_folder args and returns the target folder.
-fn list_target(model: &Model, route: &str, headers: &HeaderMap, arg: &ListFolderArg) -> Result<Target, ApiErr> {
+fn list_target(
+    model: &Model,
+    route: &str,
+    headers: &HeaderMap,
+    arg: &ListFolderArg,
+) -> Result<Target, ApiErr> {
     let (ctx, view) = user_ctx(model, route, headers, Some("files.metadata.read"))?;
     if arg.path == "/" {
-        return Err(ApiErr::bad(route, "request body: path: Specify the root folder as an empty string rather than as \"/\"."));
+        return Err(ApiErr::bad(
+            route,
+            "request body: path: Specify the root folder as an empty string rather than as \"/\".",
+        ));
     }
     if let Some(l) = arg.limit {
         if !(1..=2000).contains(&l) {
-            return Err(ApiErr::bad(route, format!("request body: limit: {l} is not within range [1, 2000]")));
+            return Err(ApiErr::bad(
+                route,
+                format!("request body: limit: {l} is not within range [1, 2000]"),
+            ));
         }
     }
     if arg.shared_link.is_some() {
@@ -161,7 +224,10 @@ fn list_target(model: &Model, route: &str, headers: &HeaderMap, arg: &ListFolder
     }
     let t = resolve(model, &ctx.account, view, route, &arg.path, PATH_PATTERN)?;
     if t.lower != t.prefix && !t.lower.is_empty() {
-        let store = model.stores.get(&t.store).ok_or_else(|| ApiErr::route("path/not_found"))?;
+        let store = model
+            .stores
+            .get(&t.store)
+            .ok_or_else(|| ApiErr::route("path/not_found"))?;
         match store.entries.get(&t.lower) {
             None => return Err(ApiErr::route("path/not_found")),
             Some(e) if e.file.is_some() => return Err(ApiErr::route("path/not_folder")),
@@ -172,13 +238,24 @@ fn list_target(model: &Model, route: &str, headers: &HeaderMap, arg: &ListFolder
 }
 
 /// `files/list_folder`.
-pub async fn list_folder(State(sh): State<SharedRef>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiErr> {
+pub async fn list_folder(
+    State(sh): State<SharedRef>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiErr> {
     let route = "files/list_folder";
     let arg: ListFolderArg = rpc_arg(route, &headers, &body)?;
     let model = sh.state.lock();
     let t = list_target(&model, route, &headers, &arg)?;
-    let store = model.stores.get(&t.store).ok_or_else(|| ApiErr::route("path/not_found"))?;
-    let limit = arg.limit.map(|l| l as usize).unwrap_or(sh.settings.default_page_size).clamp(1, 2000);
+    let store = model
+        .stores
+        .get(&t.store)
+        .ok_or_else(|| ApiErr::route("path/not_found"))?;
+    let limit = arg
+        .limit
+        .map(|l| l as usize)
+        .unwrap_or(sh.settings.default_page_size)
+        .clamp(1, 2000);
     let pos = store.position();
     let (items, more) = store.list_page(&t.lower, arg.recursive, arg.include_deleted, None, limit);
     let last = items.last().map(|i| match i {
@@ -197,7 +274,10 @@ pub async fn list_folder(State(sh): State<SharedRef>, headers: HeaderMap, body: 
         l: limit,
     };
     let has_more = more || store.has_changes(&t.lower, arg.recursive, pos);
-    Ok(json_response(StatusCode::OK, &json!({"entries": entries, "cursor": cursor.encode(), "has_more": has_more})))
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"entries": entries, "cursor": cursor.encode(), "has_more": has_more}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -206,8 +286,16 @@ struct ContinueArg {
     cursor: String,
 }
 
-fn check_cursor(model: &Model, route: &str, acct: Option<&Account>, cur: &Cursor) -> Result<(), ApiErr> {
-    let store = model.stores.get(&cur.s).ok_or_else(|| ApiErr::route("reset"))?;
+fn check_cursor(
+    model: &Model,
+    route: &str,
+    acct: Option<&Account>,
+    cur: &Cursor,
+) -> Result<(), ApiErr> {
+    let store = model
+        .stores
+        .get(&cur.s)
+        .ok_or_else(|| ApiErr::route("reset"))?;
     if store.epoch != cur.e {
         return Err(ApiErr::route("reset"));
     }
@@ -225,14 +313,21 @@ fn check_cursor(model: &Model, route: &str, acct: Option<&Account>, cur: &Cursor
 }
 
 /// `files/list_folder/continue`.
-pub async fn list_folder_continue(State(sh): State<SharedRef>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiErr> {
+pub async fn list_folder_continue(
+    State(sh): State<SharedRef>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiErr> {
     let route = "files/list_folder/continue";
     let arg: ContinueArg = rpc_arg(route, &headers, &body)?;
     let model = sh.state.lock();
     let ctx = authenticate(&model, route, &headers, None, Some("files.metadata.read"))?;
     let mut cur = Cursor::decode(route, &arg.cursor)?;
     check_cursor(&model, route, Some(&ctx.account), &cur)?;
-    let store = model.stores.get(&cur.s).ok_or_else(|| ApiErr::route("reset"))?;
+    let store = model
+        .stores
+        .get(&cur.s)
+        .ok_or_else(|| ApiErr::route("reset"))?;
     let (items, has_more) = match cur.a.clone() {
         Some(after) => {
             let (items, more) = store.list_page(&cur.c, cur.r, cur.d, Some(&after), cur.l);
@@ -254,17 +349,31 @@ pub async fn list_folder_continue(State(sh): State<SharedRef>, headers: HeaderMa
         }
     };
     let entries = render_items(store, &cur.x, &items);
-    Ok(json_response(StatusCode::OK, &json!({"entries": entries, "cursor": cur.encode(), "has_more": has_more})))
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"entries": entries, "cursor": cur.encode(), "has_more": has_more}),
+    ))
 }
 
 /// `files/list_folder/get_latest_cursor`.
-pub async fn get_latest_cursor(State(sh): State<SharedRef>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiErr> {
+pub async fn get_latest_cursor(
+    State(sh): State<SharedRef>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiErr> {
     let route = "files/list_folder/get_latest_cursor";
     let arg: ListFolderArg = rpc_arg(route, &headers, &body)?;
     let model = sh.state.lock();
     let t = list_target(&model, route, &headers, &arg)?;
-    let store = model.stores.get(&t.store).ok_or_else(|| ApiErr::route("path/not_found"))?;
-    let limit = arg.limit.map(|l| l as usize).unwrap_or(sh.settings.default_page_size).clamp(1, 2000);
+    let store = model
+        .stores
+        .get(&t.store)
+        .ok_or_else(|| ApiErr::route("path/not_found"))?;
+    let limit = arg
+        .limit
+        .map(|l| l as usize)
+        .unwrap_or(sh.settings.default_page_size)
+        .clamp(1, 2000);
     let cursor = Cursor {
         s: t.store,
         x: t.prefix,
@@ -276,7 +385,10 @@ pub async fn get_latest_cursor(State(sh): State<SharedRef>, headers: HeaderMap, 
         a: None,
         l: limit,
     };
-    Ok(json_response(StatusCode::OK, &json!({"cursor": cursor.encode()})))
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"cursor": cursor.encode()}),
+    ))
 }
 
 fn default_timeout() -> u64 {
@@ -292,7 +404,11 @@ struct LongpollArg {
 }
 
 /// `files/list_folder/longpoll` (no auth).
-pub async fn longpoll(State(sh): State<SharedRef>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiErr> {
+pub async fn longpoll(
+    State(sh): State<SharedRef>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiErr> {
     let route = "files/list_folder/longpoll";
     if headers.contains_key(header::AUTHORIZATION) {
         return Err(ApiErr::bad(
@@ -302,7 +418,13 @@ pub async fn longpoll(State(sh): State<SharedRef>, headers: HeaderMap, body: Byt
     }
     let arg: LongpollArg = rpc_arg(route, &headers, &body)?;
     if !(30..=480).contains(&arg.timeout) {
-        return Err(ApiErr::bad(route, format!("request body: timeout: {} is not within range [30, 480]", arg.timeout)));
+        return Err(ApiErr::bad(
+            route,
+            format!(
+                "request body: timeout: {} is not within range [30, 480]",
+                arg.timeout
+            ),
+        ));
     }
     let cur = Cursor::decode(route, &arg.cursor)?;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(arg.timeout);
@@ -314,7 +436,10 @@ pub async fn longpoll(State(sh): State<SharedRef>, headers: HeaderMap, body: Byt
                 ApiErr::Route(_) => ApiErr::route("reset"),
                 other => other,
             })?;
-            let store = model.stores.get(&cur.s).ok_or_else(|| ApiErr::route("reset"))?;
+            let store = model
+                .stores
+                .get(&cur.s)
+                .ok_or_else(|| ApiErr::route("reset"))?;
             if cur.a.is_some() || store.has_changes(&cur.c, cur.r, cur.p) {
                 return Ok(json_response(StatusCode::OK, &json!({"changes": true})));
             }
@@ -347,7 +472,14 @@ fn rev_json(model: &Model, rev: &str) -> Option<Value> {
     let store = model.stores.get(store_id)?;
     // Report the current path of the file when it still exists.
     let (lower, display) = match model.ids.get(id) {
-        Some((_, l)) => (l.clone(), store.entries.get(l).map(|e| e.display.clone()).unwrap_or(snap.display.clone())),
+        Some((_, l)) => (
+            l.clone(),
+            store
+                .entries
+                .get(l)
+                .map(|e| e.display.clone())
+                .unwrap_or(snap.display.clone()),
+        ),
         None => (snap.display.to_lowercase(), snap.display.clone()),
     };
     let mut e = snap.clone();
@@ -356,31 +488,67 @@ fn rev_json(model: &Model, rev: &str) -> Option<Value> {
 }
 
 /// `files/get_metadata`.
-pub async fn get_metadata(State(sh): State<SharedRef>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiErr> {
+pub async fn get_metadata(
+    State(sh): State<SharedRef>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiErr> {
     let route = "files/get_metadata";
     let arg: GetMetadataArg = rpc_arg(route, &headers, &body)?;
     let model = sh.state.lock();
     let (ctx, view) = user_ctx(&model, route, &headers, Some("files.metadata.read"))?;
     if arg.path.is_empty() || arg.path == "/" {
-        return Err(ApiErr::bad(route, "request body: path: The root folder is unsupported."));
+        return Err(ApiErr::bad(
+            route,
+            "request body: path: The root folder is unsupported.",
+        ));
     }
     if let Some(rev) = arg.path.strip_prefix("rev:") {
-        let ok = rev.len() >= 9 && rev.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+        let ok = rev.len() >= 9
+            && rev
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
         if !ok {
-            return Err(ApiErr::bad(route, format!("request body: path: '{}' did not match pattern '{READ_PATH_PATTERN}'", arg.path)));
+            return Err(ApiErr::bad(
+                route,
+                format!(
+                    "request body: path: '{}' did not match pattern '{READ_PATH_PATTERN}'",
+                    arg.path
+                ),
+            ));
         }
         return match rev_json(&model, rev) {
             Some(v) => Ok(json_response(StatusCode::OK, &v)),
             None => Err(ApiErr::route("path/not_found")),
         };
     }
-    let t = resolve(&model, &ctx.account, view, route, &arg.path, READ_PATH_PATTERN)?;
-    let store = model.stores.get(&t.store).ok_or_else(|| ApiErr::route("path/not_found"))?;
-    let prefix = if t.lower == t.prefix { "" } else { t.prefix.as_str() };
+    let t = resolve(
+        &model,
+        &ctx.account,
+        view,
+        route,
+        &arg.path,
+        READ_PATH_PATTERN,
+    )?;
+    let store = model
+        .stores
+        .get(&t.store)
+        .ok_or_else(|| ApiErr::route("path/not_found"))?;
+    let prefix = if t.lower == t.prefix {
+        ""
+    } else {
+        t.prefix.as_str()
+    };
     match store.entries.get(&t.lower) {
-        Some(e) => Ok(json_response(StatusCode::OK, &entry_json(prefix, &t.lower, e))),
+        Some(e) => Ok(json_response(
+            StatusCode::OK,
+            &entry_json(prefix, &t.lower, e),
+        )),
         None => match store.deleted.get(&t.lower) {
-            Some(d) if arg.include_deleted => Ok(json_response(StatusCode::OK, &deleted_json(prefix, &t.lower, d))),
+            Some(d) if arg.include_deleted => Ok(json_response(
+                StatusCode::OK,
+                &deleted_json(prefix, &t.lower, d),
+            )),
             _ => Err(ApiErr::route("path/not_found")),
         },
     }
@@ -415,14 +583,18 @@ fn parse_range(h: Option<&HeaderValue>, size: u64) -> RangeSpec {
     };
     let (a, b) = (a.trim(), b.trim());
     if a.is_empty() {
-        let Ok(n) = b.parse::<u64>() else { return RangeSpec::Full };
+        let Ok(n) = b.parse::<u64>() else {
+            return RangeSpec::Full;
+        };
         if n == 0 || size == 0 {
             return RangeSpec::Unsatisfiable;
         }
         let n = n.min(size);
         return RangeSpec::Part(size - n, size - 1);
     }
-    let Ok(start) = a.parse::<u64>() else { return RangeSpec::Full };
+    let Ok(start) = a.parse::<u64>() else {
+        return RangeSpec::Full;
+    };
     let end = if b.is_empty() {
         size.saturating_sub(1)
     } else {
@@ -443,9 +615,16 @@ pub async fn download(
     method: Method,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
+    body: Bytes,
 ) -> Result<Response, ApiErr> {
     let route = "files/download";
     let _ = method;
+    if !body.is_empty() {
+        return Err(ApiErr::bad(
+            route,
+            "This function requires its argument in the HTTP header \"Dropbox-API-Arg\" and an empty request body.",
+        ));
+    }
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or("").trim().to_ascii_lowercase();
         let ok = ct.is_empty()
@@ -453,7 +632,12 @@ pub async fn download(
             || ct == "text/plain; charset=dropbox-cors-hack"
             || ct == "application/x-www-form-urlencoded";
         if !ok {
-            return Err(ApiErr::bad(route, format!("Bad HTTP \"Content-Type\" header: {ct:?}.  Expecting one of \"application/octet-stream\", \"text/plain; charset=dropbox-cors-hack\".")));
+            return Err(ApiErr::bad(
+                route,
+                format!(
+                    "Bad HTTP \"Content-Type\" header: {ct:?}.  Expecting one of \"application/octet-stream\", \"text/plain; charset=dropbox-cors-hack\"."
+                ),
+            ));
         }
     }
     let raw_arg: String = match headers.get("dropbox-api-arg") {
@@ -466,24 +650,53 @@ pub async fn download(
             None => return Err(ApiErr::bad(route, "Must provide HTTP header \"Dropbox-API-Arg\" or URL parameter \"arg\".")),
         },
     };
-    let arg: DownloadArg = decode_arg(route, "HTTP header \"Dropbox-API-Arg\"", raw_arg.as_bytes())?;
+    let arg: DownloadArg =
+        decode_arg(route, "HTTP header \"Dropbox-API-Arg\"", raw_arg.as_bytes())?;
     let (meta, hash, size, etag) = {
         let model = sh.state.lock();
-        let ctx = authenticate(&model, route, &headers, q.get("authorization").map(String::as_str), Some("files.content.read"))?;
+        let ctx = authenticate(
+            &model,
+            route,
+            &headers,
+            q.get("authorization").map(String::as_str),
+            Some("files.content.read"),
+        )?;
         let view = path_root(&model, route, &headers, &ctx.account)?;
         let (meta, file) = if let Some(rev) = arg.path.strip_prefix("rev:").or(arg.rev.as_deref()) {
-            let (_, _, snap) = model.revs.get(rev).ok_or_else(|| ApiErr::route("path/not_found"))?;
+            let (_, _, snap) = model
+                .revs
+                .get(rev)
+                .ok_or_else(|| ApiErr::route("path/not_found"))?;
             let meta = rev_json(&model, rev).ok_or_else(|| ApiErr::route("path/not_found"))?;
-            let f = snap.file.clone().ok_or_else(|| ApiErr::route("path/not_file"))?;
+            let f = snap
+                .file
+                .clone()
+                .ok_or_else(|| ApiErr::route("path/not_file"))?;
             (meta, f)
         } else {
             if arg.path.is_empty() {
                 return Err(ApiErr::route("path/not_file"));
             }
-            let t = resolve(&model, &ctx.account, view, route, &arg.path, READ_PATH_PATTERN)?;
-            let store = model.stores.get(&t.store).ok_or_else(|| ApiErr::route("path/not_found"))?;
-            let e = store.entries.get(&t.lower).ok_or_else(|| ApiErr::route("path/not_found"))?;
-            let f = e.file.clone().ok_or_else(|| ApiErr::route("path/not_file"))?;
+            let t = resolve(
+                &model,
+                &ctx.account,
+                view,
+                route,
+                &arg.path,
+                READ_PATH_PATTERN,
+            )?;
+            let store = model
+                .stores
+                .get(&t.store)
+                .ok_or_else(|| ApiErr::route("path/not_found"))?;
+            let e = store
+                .entries
+                .get(&t.lower)
+                .ok_or_else(|| ApiErr::route("path/not_found"))?;
+            let f = e
+                .file
+                .clone()
+                .ok_or_else(|| ApiErr::route("path/not_file"))?;
             (entry_json(&t.prefix, &t.lower, e), f)
         };
         if !file.is_downloadable {
@@ -493,7 +706,10 @@ pub async fn download(
         (meta, file.content_hash, file.size, etag)
     };
     let mut resp_headers = HeaderMap::new();
-    resp_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    resp_headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     if let Ok(v) = HeaderValue::from_str(&header_safe_json(&meta)) {
         resp_headers.insert("dropbox-api-result", v);
     }
@@ -526,7 +742,12 @@ pub async fn download(
     };
     let mut file = tokio::fs::File::open(sh.blobs.path(&hash))
         .await
-        .map_err(|e| ApiErr::Plain(StatusCode::INTERNAL_SERVER_ERROR, format!("blob missing: {e}")))?;
+        .map_err(|e| {
+            ApiErr::Plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("blob missing: {e}"),
+            )
+        })?;
     if start > 0 {
         file.seek(SeekFrom::Start(start))
             .await
@@ -540,16 +761,27 @@ pub async fn download(
 }
 
 /// `users/get_current_account`.
-pub async fn get_current_account(State(sh): State<SharedRef>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiErr> {
+pub async fn get_current_account(
+    State(sh): State<SharedRef>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiErr> {
     let route = "users/get_current_account";
     void_arg(route, &headers, &body)?;
     let model = sh.state.lock();
     let ctx = authenticate(&model, route, &headers, None, Some("account_info.read"))?;
-    Ok(json_response(StatusCode::OK, &full_account_json(&model, &ctx.account)))
+    Ok(json_response(
+        StatusCode::OK,
+        &full_account_json(&model, &ctx.account),
+    ))
 }
 
 /// `auth/token/revoke`: revokes the token's grant (refresh token and all its tokens).
-pub async fn token_revoke(State(sh): State<SharedRef>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiErr> {
+pub async fn token_revoke(
+    State(sh): State<SharedRef>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiErr> {
     let route = "auth/token/revoke";
     void_arg(route, &headers, &body)?;
     let mut model = sh.state.lock();

@@ -18,8 +18,10 @@ use crate::util::{now_secs, request_id};
 pub fn json_response(status: StatusCode, value: &Value) -> Response {
     let mut resp = Response::new(Body::from(value.to_string()));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
@@ -167,7 +169,10 @@ pub fn authenticate(
         }
     };
     if !token_is_well_formed(token) {
-        return Err(ApiErr::bad(route, "The given OAuth 2 access token is malformed."));
+        return Err(ApiErr::bad(
+            route,
+            "The given OAuth 2 access token is malformed.",
+        ));
     }
     let invalid = || ApiErr::Auth(json!({".tag": "invalid_access_token"}));
     let at = model.access_tokens.get(token).ok_or_else(invalid)?;
@@ -185,7 +190,11 @@ pub fn authenticate(
             ));
         }
     }
-    let account = model.accounts.get(&grant.account_id).cloned().ok_or_else(invalid)?;
+    let account = model
+        .accounts
+        .get(&grant.account_id)
+        .cloned()
+        .ok_or_else(invalid)?;
     Ok(AuthCtx {
         account,
         grant: at.grant,
@@ -194,11 +203,21 @@ pub fn authenticate(
 }
 
 /// Resolves the request's root namespace from `Dropbox-API-Path-Root` (default: home).
-pub fn path_root(model: &Model, route: &str, headers: &HeaderMap, acct: &Account) -> Result<u64, ApiErr> {
+pub fn path_root(
+    model: &Model,
+    route: &str,
+    headers: &HeaderMap,
+    acct: &Account,
+) -> Result<u64, ApiErr> {
     let Some(raw) = headers.get("dropbox-api-path-root") else {
         return Ok(acct.home_ns);
     };
-    let bad = || ApiErr::bad(route, "Invalid value for HTTP header \"Dropbox-API-Path-Root\": could not decode input as JSON");
+    let bad = || {
+        ApiErr::bad(
+            route,
+            "Invalid value for HTTP header \"Dropbox-API-Path-Root\": could not decode input as JSON",
+        )
+    };
     let v: Value = serde_json::from_str(raw.to_str().map_err(|_| bad())?).map_err(|_| bad())?;
     let tag = v.get(".tag").and_then(Value::as_str).ok_or_else(bad)?;
     match tag {
@@ -208,12 +227,19 @@ pub fn path_root(model: &Model, route: &str, headers: &HeaderMap, acct: &Account
             if id == acct.root_ns.to_string() {
                 Ok(acct.root_ns)
             } else {
-                Err(ApiErr::PathRoot(json!({".tag": "invalid_root", "invalid_root": root_info_json(acct)})))
+                Err(ApiErr::PathRoot(
+                    json!({".tag": "invalid_root", "invalid_root": root_info_json(acct)}),
+                ))
             }
         }
         "namespace_id" => {
-            let id = v.get("namespace_id").and_then(Value::as_str).ok_or_else(bad)?;
-            let ns: u64 = id.parse().map_err(|_| ApiErr::PathRoot(json!({".tag": "no_permission"})))?;
+            let id = v
+                .get("namespace_id")
+                .and_then(Value::as_str)
+                .ok_or_else(bad)?;
+            let ns: u64 = id
+                .parse()
+                .map_err(|_| ApiErr::PathRoot(json!({".tag": "no_permission"})))?;
             let root_store = model.namespaces.get(&acct.root_ns).map(|n| n.store);
             match model.namespaces.get(&ns) {
                 Some(n) if Some(n.store) == root_store => Ok(ns),
@@ -222,23 +248,35 @@ pub fn path_root(model: &Model, route: &str, headers: &HeaderMap, acct: &Account
         }
         other => Err(ApiErr::bad(
             route,
-            format!("Invalid value for HTTP header \"Dropbox-API-Path-Root\": unknown tag '{other}'"),
+            format!(
+                "Invalid value for HTTP header \"Dropbox-API-Path-Root\": unknown tag '{other}'"
+            ),
         )),
     }
 }
 
 /// Decodes an RPC argument (Stone defaults via serde; `null`/empty = `{}` or Void).
-pub fn rpc_arg<T: DeserializeOwned>(route: &str, headers: &HeaderMap, body: &Bytes) -> Result<T, ApiErr> {
+pub fn rpc_arg<T: DeserializeOwned>(
+    route: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<T, ApiErr> {
     let trimmed = body.trim_ascii();
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or("");
-        let ok = ["application/json", "application/json; charset=utf-8", "text/plain; charset=dropbox-cors-hack"]
-            .iter()
-            .any(|a| a.eq_ignore_ascii_case(ct.trim()));
+        let ok = [
+            "application/json",
+            "application/json; charset=utf-8",
+            "text/plain; charset=dropbox-cors-hack",
+        ]
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(ct.trim()));
         if !ok {
             return Err(ApiErr::bad(
                 route,
-                format!("Bad HTTP \"Content-Type\" header: {ct:?}.  Expecting one of \"application/json\", \"application/json; charset=utf-8\", \"text/plain; charset=dropbox-cors-hack\"."),
+                format!(
+                    "Bad HTTP \"Content-Type\" header: {ct:?}.  Expecting one of \"application/json\", \"application/json; charset=utf-8\", \"text/plain; charset=dropbox-cors-hack\"."
+                ),
             ));
         }
     } else if !trimmed.is_empty() && trimmed != b"null" {
@@ -247,7 +285,11 @@ pub fn rpc_arg<T: DeserializeOwned>(route: &str, headers: &HeaderMap, body: &Byt
             "Bad HTTP \"Content-Type\" header: \"\".  Expecting one of \"application/json\", \"application/json; charset=utf-8\", \"text/plain; charset=dropbox-cors-hack\".",
         ));
     }
-    let src: &[u8] = if trimmed.is_empty() || trimmed == b"null" { b"{}" } else { trimmed };
+    let src: &[u8] = if trimmed.is_empty() || trimmed == b"null" {
+        b"{}"
+    } else {
+        trimmed
+    };
     decode_arg(route, "request body", src)
 }
 
@@ -272,14 +314,19 @@ fn fault_response(f: &Fault) -> Response {
     let mut resp = if f.json && f.status != 400 {
         let body = match f.status {
             429 => {
-                let reason = f.reason.clone().unwrap_or_else(|| "too_many_requests".into());
+                let reason = f
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| "too_many_requests".into());
                 let mut err = json!({"reason": {".tag": reason}});
                 if let (Some(ra), Some(m)) = (f.retry_after, err.as_object_mut()) {
                     m.insert("retry_after".into(), json!(ra));
                 }
                 json!({"error_summary": format!("{reason}/.."), "error": err})
             }
-            401 => envelope(union_from_path(f.reason.as_deref().unwrap_or("expired_access_token"))),
+            401 => envelope(union_from_path(
+                f.reason.as_deref().unwrap_or("expired_access_token"),
+            )),
             _ => envelope(union_from_path(f.reason.as_deref().unwrap_or("other"))),
         };
         json_response(status, &body)
@@ -289,7 +336,9 @@ fn fault_response(f: &Fault) -> Response {
             400 => format!(
                 "Error in call to API function \"{}\": {}",
                 f.route,
-                f.reason.clone().unwrap_or_else(|| "injected bad request".into())
+                f.reason
+                    .clone()
+                    .unwrap_or_else(|| "injected bad request".into())
             ),
             _ => f
                 .reason
@@ -313,7 +362,11 @@ pub async fn request_layer(State(shared): State<SharedRef>, req: Request, next: 
         next.run(req).await
     } else {
         match shared.take_fault(&normalize_route(&path)) {
-            Some(f) => fault_response(&f),
+            Some(f) => {
+                // Drain the request body so the keep-alive connection stays usable.
+                let _ = axum::body::to_bytes(req.into_body(), 1 << 30).await;
+                fault_response(&f)
+            }
             None => next.run(req).await,
         }
     };

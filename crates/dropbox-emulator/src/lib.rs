@@ -32,7 +32,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-pub use emulator::{AccountReq, AdminError, AppReq, FaultReq, PutFile, Settings, Shared, TeamReq, TokenReq};
+pub use emulator::{
+    AccountReq, AdminError, AppReq, FaultReq, PutFile, Settings, Shared, TeamReq, TokenReq,
+};
 pub use error::EmulatorError;
 
 /// Seed an account's Dropbox from a local folder.
@@ -59,6 +61,8 @@ pub struct Config {
     pub token_ttl: i64,
     /// Default list_folder page size.
     pub default_page_size: usize,
+    /// Authorization-code lifetime in seconds.
+    pub code_ttl: i64,
     /// Require this value in `X-Emulator-Admin-Key` on admin routes.
     pub admin_key: Option<String>,
     /// Where file bodies live (default: a fresh temp dir, removed on drop).
@@ -90,6 +94,7 @@ impl Default for Config {
             tls_cert_out: None,
             token_ttl: 14_400,
             default_page_size: 500,
+            code_ttl: 600,
             admin_key: None,
             blob_dir: None,
             apps: Vec::new(),
@@ -111,7 +116,11 @@ pub struct RunningEmulator {
 impl RunningEmulator {
     /// `http(s)://ADDR:PORT` — the one origin serving every Dropbox host.
     pub fn base_url(&self) -> String {
-        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
+        format!(
+            "{}://{}",
+            if self.tls { "https" } else { "http" },
+            self.addr
+        )
     }
 
     /// Bound address.
@@ -143,7 +152,11 @@ impl RunningEmulator {
 async fn fallback(uri: Uri) -> Response {
     let path = uri.path();
     if let Some(route) = path.strip_prefix("/2/") {
-        (StatusCode::BAD_REQUEST, format!("Unknown API function: \"{route}\"")).into_response()
+        (
+            StatusCode::BAD_REQUEST,
+            format!("Unknown API function: \"{route}\""),
+        )
+            .into_response()
     } else {
         (StatusCode::NOT_FOUND, "Not Found").into_response()
     }
@@ -152,19 +165,37 @@ async fn fallback(uri: Uri) -> Response {
 /// Builds the router over a shared core.
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
-        .route("/oauth2/authorize", get(oauth::authorize_get).post(oauth::authorize_post))
+        .route(
+            "/oauth2/authorize",
+            get(oauth::authorize_get).post(oauth::authorize_post),
+        )
         .route("/oauth2/token", post(oauth::token))
         .route("/2/auth/token/revoke", post(files::token_revoke))
-        .route("/2/users/get_current_account", post(files::get_current_account))
+        .route(
+            "/2/users/get_current_account",
+            post(files::get_current_account),
+        )
         .route("/2/files/list_folder", post(files::list_folder))
-        .route("/2/files/list_folder/continue", post(files::list_folder_continue))
-        .route("/2/files/list_folder/get_latest_cursor", post(files::get_latest_cursor))
+        .route(
+            "/2/files/list_folder/continue",
+            post(files::list_folder_continue),
+        )
+        .route(
+            "/2/files/list_folder/get_latest_cursor",
+            post(files::get_latest_cursor),
+        )
         .route("/2/files/list_folder/longpoll", post(files::longpoll))
         .route("/2/files/get_metadata", post(files::get_metadata))
-        .route("/2/files/download", get(files::download).post(files::download))
+        .route(
+            "/2/files/download",
+            get(files::download).post(files::download),
+        )
         .nest("/__admin", admin::router())
         .fallback(fallback)
-        .layer(axum::middleware::from_fn_with_state(shared.clone(), http::request_layer))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            http::request_layer,
+        ))
         .layer(DefaultBodyLimit::max(1 << 30))
         .with_state(shared)
 }
@@ -183,7 +214,7 @@ pub async fn serve(config: Config) -> Result<RunningEmulator, EmulatorError> {
             token_ttl: config.token_ttl,
             default_page_size: config.default_page_size.clamp(1, 2000),
             admin_key: config.admin_key.clone(),
-            code_ttl: 600,
+            code_ttl: config.code_ttl,
         },
         changes: watch::channel(0).0,
         webhook_tx,
@@ -212,7 +243,10 @@ pub async fn serve(config: Config) -> Result<RunningEmulator, EmulatorError> {
     };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(webhooks::run(Arc::downgrade(&shared), webhook_rx)));
+    tasks.push(tokio::spawn(webhooks::run(
+        Arc::downgrade(&shared),
+        webhook_rx,
+    )));
     if let Some(seed) = &config.seed {
         let account_id = seed::load(&shared, seed)?;
         if seed.watch {
@@ -224,7 +258,12 @@ pub async fn serve(config: Config) -> Result<RunningEmulator, EmulatorError> {
         }
     }
     let app = router(shared.clone());
-    tasks.push(tokio::spawn(tls::accept_loop(listener, acceptor, app, shutdown_rx)));
+    tasks.push(tokio::spawn(tls::accept_loop(
+        listener,
+        acceptor,
+        app,
+        shutdown_rx,
+    )));
     Ok(RunningEmulator {
         addr,
         tls: config.tls,

@@ -76,7 +76,11 @@ async fn main() -> anyhow::Result<()> {
         });
     }
     let seed = match (args.seed_dir.clone(), args.seed_email.clone()) {
-        (Some(dir), Some(email)) => Some(SeedConfig { dir, email, watch: args.watch }),
+        (Some(dir), Some(email)) => Some(SeedConfig {
+            dir,
+            email,
+            watch: args.watch,
+        }),
         _ => None,
     };
     let config = Config {
@@ -85,6 +89,7 @@ async fn main() -> anyhow::Result<()> {
         tls_cert_out: args.tls_cert_out.clone(),
         token_ttl: args.token_ttl,
         default_page_size: args.page_size,
+        code_ttl: 600,
         admin_key: args.admin_key.clone(),
         blob_dir: args.data_dir.clone(),
         apps,
@@ -96,7 +101,9 @@ async fn main() -> anyhow::Result<()> {
         writeln!(out, "dropbox-emulator listening on {}", running.base_url())?;
         out.flush()?;
     }
-    tokio::signal::ctrl_c().await.context("waiting for ctrl-c")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for ctrl-c")?;
     running.shutdown().await;
     Ok(())
 }

@@ -28,15 +28,21 @@ fn is_loopback_http(uri: &str) -> bool {
 }
 
 /// Validates authorize query parameters against the registered app.
-pub fn validate_authorize(model: &Model, q: &HashMap<String, String>) -> Result<PendingAuth, AuthorizeError> {
+pub fn validate_authorize(
+    model: &Model,
+    q: &HashMap<String, String>,
+) -> Result<PendingAuth, AuthorizeError> {
     let client_id = q.get("client_id").map(String::as_str).unwrap_or("");
-    let app = model
-        .apps
-        .get(client_id)
-        .ok_or_else(|| AuthorizeError("Invalid client_id. The app key is not recognised.".into()))?;
+    let app = model.apps.get(client_id).ok_or_else(|| {
+        AuthorizeError("Invalid client_id. The app key is not recognised.".into())
+    })?;
     match q.get("response_type").map(String::as_str) {
         Some("code") => {}
-        Some(other) => return Err(AuthorizeError(format!("Invalid response_type \"{other}\". Only \"code\" is supported."))),
+        Some(other) => {
+            return Err(AuthorizeError(format!(
+                "Invalid response_type \"{other}\". Only \"code\" is supported."
+            )));
+        }
         None => return Err(AuthorizeError("Missing response_type.".into())),
     }
     let redirect_uri = match q.get("redirect_uri").filter(|r| !r.is_empty()) {
@@ -44,10 +50,15 @@ pub fn validate_authorize(model: &Model, q: &HashMap<String, String>) -> Result<
         Some(r) => {
             let registered = app.redirect_uris.iter().any(|u| u == r);
             if !registered {
-                return Err(AuthorizeError(format!("Invalid redirect_uri. It must exactly match one of the URIs registered for the app (got \"{r}\").")));
+                return Err(AuthorizeError(format!(
+                    "Invalid redirect_uri. It must exactly match one of the URIs registered for the app (got \"{r}\")."
+                )));
             }
             if !(r.starts_with("https://") || is_loopback_http(r)) {
-                return Err(AuthorizeError("Invalid redirect_uri. It must use HTTPS (plain http only for localhost).".into()));
+                return Err(AuthorizeError(
+                    "Invalid redirect_uri. It must use HTTPS (plain http only for localhost)."
+                        .into(),
+                ));
             }
             Some(r.clone())
         }
@@ -55,17 +66,28 @@ pub fn validate_authorize(model: &Model, q: &HashMap<String, String>) -> Result<
     let offline = match q.get("token_access_type").map(String::as_str) {
         None | Some("") | Some("online") | Some("legacy") => false,
         Some("offline") => true,
-        Some(other) => return Err(AuthorizeError(format!("Invalid token_access_type \"{other}\"."))),
+        Some(other) => {
+            return Err(AuthorizeError(format!(
+                "Invalid token_access_type \"{other}\"."
+            )));
+        }
     };
     let challenge = match q.get("code_challenge") {
         None => None,
         Some(c) => {
-            let method = q.get("code_challenge_method").cloned().unwrap_or_else(|| "plain".into());
+            let method = q
+                .get("code_challenge_method")
+                .cloned()
+                .unwrap_or_else(|| "plain".into());
             if method != "S256" && method != "plain" {
-                return Err(AuthorizeError(format!("Invalid code_challenge_method \"{method}\".")));
+                return Err(AuthorizeError(format!(
+                    "Invalid code_challenge_method \"{method}\"."
+                )));
             }
             if c.len() < 43 || c.len() > 128 {
-                return Err(AuthorizeError("Invalid code_challenge: must be 43-128 characters.".into()));
+                return Err(AuthorizeError(
+                    "Invalid code_challenge: must be 43-128 characters.".into(),
+                ));
             }
             Some((c.clone(), method))
         }
@@ -75,7 +97,9 @@ pub fn validate_authorize(model: &Model, q: &HashMap<String, String>) -> Result<
             let req: Vec<String> = s.split_whitespace().map(str::to_string).collect();
             if !app.scopes.is_empty() {
                 if let Some(bad) = req.iter().find(|x| !app.scopes.contains(x)) {
-                    return Err(AuthorizeError(format!("Invalid scope \"{bad}\": the app does not have this scope.")));
+                    return Err(AuthorizeError(format!(
+                        "Invalid scope \"{bad}\": the app does not have this scope."
+                    )));
                 }
             }
             req
@@ -99,7 +123,9 @@ pub fn validate_authorize(model: &Model, q: &HashMap<String, String>) -> Result<
 /// Issues an authorization code for a pending request approved by `account_id`.
 pub fn issue_code(model: &mut Model, p: &PendingAuth, account_id: &str, code_ttl: i64) -> String {
     let code = random_token(43);
-    model.approvals.insert((account_id.to_string(), p.app_key.clone()));
+    model
+        .approvals
+        .insert((account_id.to_string(), p.app_key.clone()));
     model.codes.insert(
         code.clone(),
         AuthCode {
@@ -127,7 +153,10 @@ pub fn redirect_target(p: &PendingAuth, code: Option<&str>) -> Option<String> {
             }
             None => {
                 qp.append_pair("error", "access_denied");
-                qp.append_pair("error_description", "The user chose not to give your app access to their Dropbox account.");
+                qp.append_pair(
+                    "error_description",
+                    "The user chose not to give your app access to their Dropbox account.",
+                );
             }
         }
         if let Some(s) = &p.state {
@@ -162,12 +191,19 @@ label{{display:block;margin:.5rem 0 .25rem}} input[type=email]{{font:inherit;wid
     );
     let mut resp = Response::new(Body::from(page));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     resp
 }
 
 fn error_page(msg: &str) -> Response {
-    html(StatusCode::BAD_REQUEST, "Error (400)", &format!("<h1>Error (400)</h1><p role=\"alert\">{}</p>", esc(msg)))
+    html(
+        StatusCode::BAD_REQUEST,
+        "Error (400)",
+        &format!("<h1>Error (400)</h1><p role=\"alert\">{}</p>", esc(msg)),
+    )
 }
 
 fn redirect(to: &str) -> Response {
@@ -200,7 +236,11 @@ fn chooser_page(model: &Model, req_id: &str, p: &PendingAuth) -> Response {
             esc(req_id)
         )
     };
-    let signup_note = if p.disable_signup { " (existing accounts only)" } else { "" };
+    let signup_note = if p.disable_signup {
+        " (existing accounts only)"
+    } else {
+        ""
+    };
     let body = format!(
         "<h1>Sign in to Dropbox</h1><p>The app <strong>{app}</strong> wants to connect to your Dropbox.</p>{list}\
 <form method=\"post\" action=\"/oauth2/authorize\"><input type=\"hidden\" name=\"request_id\" value=\"{rid}\">\
@@ -221,7 +261,10 @@ fn consent_page(model: &Model, req_id: &str, p: &PendingAuth, account_id: &str) 
     let scopes = if p.scopes.is_empty() {
         "<li>Full access to your Dropbox</li>".to_string()
     } else {
-        p.scopes.iter().map(|s| format!("<li><code>{}</code></li>", esc(s))).collect()
+        p.scopes
+            .iter()
+            .map(|s| format!("<li><code>{}</code></li>", esc(s)))
+            .collect()
     };
     let body = format!(
         "<h1>{app} would like to access your Dropbox</h1><p>Signed in as <strong>{who}</strong>.</p>\
@@ -242,12 +285,18 @@ fn code_page(code: &str) -> Response {
     html(
         StatusCode::OK,
         "Access code - Dropbox",
-        &format!("<h1>Enter this code into the app</h1><p><code id=\"code\">{}</code></p>", esc(code)),
+        &format!(
+            "<h1>Enter this code into the app</h1><p><code id=\"code\">{}</code></p>",
+            esc(code)
+        ),
     )
 }
 
 /// `GET /oauth2/authorize`.
-pub async fn authorize_get(State(sh): State<SharedRef>, Query(q): Query<HashMap<String, String>>) -> Response {
+pub async fn authorize_get(
+    State(sh): State<SharedRef>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let mut model = sh.state.lock();
     let now = now_secs();
     model.pending.retain(|_, p| p.expires_at > now);
@@ -269,18 +318,35 @@ pub async fn authorize_post(State(sh): State<SharedRef>, body: Bytes) -> Respons
     let Some(req_id) = form.get("request_id").cloned() else {
         return error_page("Missing request_id; start again from the app.");
     };
-    let Some(p) = model.pending.get(&req_id).cloned().filter(|p| p.expires_at > now_secs()) else {
+    let Some(p) = model
+        .pending
+        .get(&req_id)
+        .cloned()
+        .filter(|p| p.expires_at > now_secs())
+    else {
         return error_page("This sign-in request has expired; start again from the app.");
     };
     let account_id = match (form.get("account_id"), form.get("email")) {
         (Some(a), _) if model.accounts.contains_key(a) => a.clone(),
         (Some(_), _) => return error_page("Unknown account."),
         (None, Some(email)) => {
-            let existing = model.accounts.values().find(|a| a.email.eq_ignore_ascii_case(email.trim())).cloned();
+            let existing = model
+                .accounts
+                .values()
+                .find(|a| a.email.eq_ignore_ascii_case(email.trim()))
+                .cloned();
             match existing {
                 Some(a) => a.account_id,
-                None if p.disable_signup => return error_page("No account with that email exists and sign-up is disabled."),
-                None => match create_account_locked(&mut model, AccountReq { email: email.clone(), ..Default::default() }) {
+                None if p.disable_signup => {
+                    return error_page("No account with that email exists and sign-up is disabled.");
+                }
+                None => match create_account_locked(
+                    &mut model,
+                    AccountReq {
+                        email: email.clone(),
+                        ..Default::default()
+                    },
+                ) {
                     Ok(a) => a.account_id,
                     Err(e) => return error_page(&e.to_string()),
                 },
@@ -289,7 +355,9 @@ pub async fn authorize_post(State(sh): State<SharedRef>, body: Bytes) -> Respons
         (None, None) => return chooser_page(&model, &req_id, &p),
     };
     let decision = form.get("decision").map(String::as_str);
-    let already = model.approvals.contains(&(account_id.clone(), p.app_key.clone()));
+    let already = model
+        .approvals
+        .contains(&(account_id.clone(), p.app_key.clone()));
     let allow = match decision {
         Some("allow") => true,
         Some("deny") => false,
@@ -301,7 +369,11 @@ pub async fn authorize_post(State(sh): State<SharedRef>, body: Bytes) -> Respons
     if !allow {
         return match redirect_target(&p, None) {
             Some(to) => redirect(&to),
-            None => html(StatusCode::OK, "Access denied", "<h1>Access denied</h1><p>You chose not to connect the app.</p>"),
+            None => html(
+                StatusCode::OK,
+                "Access denied",
+                "<h1>Access denied</h1><p>You chose not to connect the app.</p>",
+            ),
         };
     }
     let code = issue_code(&mut model, &p, &account_id, sh.settings.code_ttl);
@@ -343,8 +415,14 @@ pub async fn token(
     // Client authentication: HTTP Basic or body.
     let mut client_id = form.get("client_id").cloned();
     let mut client_secret = form.get("client_secret").cloned();
-    if let Some(auth) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        if let Some(b64) = auth.strip_prefix("Basic ").or_else(|| auth.strip_prefix("basic ")) {
+    if let Some(auth) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        if let Some(b64) = auth
+            .strip_prefix("Basic ")
+            .or_else(|| auth.strip_prefix("basic "))
+        {
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(b64.trim())
                 .ok()
@@ -354,7 +432,9 @@ pub async fn token(
                     client_id = Some(k.to_string());
                     client_secret = Some(s.to_string());
                 }
-                None => return token_error("invalid_client: Invalid client_id or client_secret", None),
+                None => {
+                    return token_error("invalid_client: Invalid client_id or client_secret", None);
+                }
             }
         }
     }
@@ -379,30 +459,52 @@ pub async fn token(
             if c.expires_at <= now_secs() || c.app_key != app.key {
                 return token_error("invalid_grant", Some("code doesn't exist or has expired"));
             }
-            if c.redirect_uri.as_deref() != form.get("redirect_uri").map(String::as_str).filter(|s| !s.is_empty()) {
+            if c.redirect_uri.as_deref()
+                != form
+                    .get("redirect_uri")
+                    .map(String::as_str)
+                    .filter(|s| !s.is_empty())
+            {
                 return token_error("invalid_grant", Some("redirect_uri mismatch"));
             }
             let pkce = match &c.challenge {
                 Some(ch) => match form.get("code_verifier") {
                     Some(v) if pkce_ok(ch, v) => true,
                     Some(_) => return token_error("invalid_grant", Some("invalid code verifier")),
-                    None => return token_error("invalid_request", Some("No code verifier provided")),
+                    None => {
+                        return token_error("invalid_request", Some("No code verifier provided"));
+                    }
                 },
                 None => {
                     if secret_ok != Some(true) {
-                        return token_error("invalid_client: Invalid client_id or client_secret", None);
+                        return token_error(
+                            "invalid_client: Invalid client_id or client_secret",
+                            None,
+                        );
                     }
                     false
                 }
             };
-            let v = mint_grant(&mut model, &app.key, &c.account_id, c.scopes.clone(), c.offline, pkce, ttl);
+            let v = mint_grant(
+                &mut model,
+                &app.key,
+                &c.account_id,
+                c.scopes.clone(),
+                c.offline,
+                pkce,
+                ttl,
+            );
             json_response(StatusCode::OK, &v)
         }
         Some("refresh_token") => {
             let Some(rt) = form.get("refresh_token") else {
                 return token_error("invalid_request", Some("No refresh token provided"));
             };
-            if rt.is_empty() || !rt.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)) {
+            if rt.is_empty()
+                || !rt
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+            {
                 return token_error("invalid_grant", Some("refresh token is malformed"));
             }
             let Some(gid) = model.refresh_tokens.get(rt).copied() else {
@@ -421,7 +523,10 @@ pub async fn token(
                 Some(s) => {
                     let req: Vec<String> = s.split_whitespace().map(str::to_string).collect();
                     if !g.scopes.is_empty() && req.iter().any(|x| !g.scopes.contains(x)) {
-                        return token_error("invalid_scope", Some("requested scope exceeds the granted scopes"));
+                        return token_error(
+                            "invalid_scope",
+                            Some("requested scope exceeds the granted scopes"),
+                        );
                     }
                     req.join(" ")
                 }
@@ -431,7 +536,10 @@ pub async fn token(
             let v: Value = json!({"access_token": access, "token_type": "bearer", "expires_in": ttl, "scope": scope});
             json_response(StatusCode::OK, &v)
         }
-        Some(other) => token_error("unsupported_grant_type", Some(&format!("grant_type \"{other}\" is not supported"))),
+        Some(other) => token_error(
+            "unsupported_grant_type",
+            Some(&format!("grant_type \"{other}\" is not supported")),
+        ),
         None => token_error("invalid_request", Some("No grant_type provided")),
     }
 }

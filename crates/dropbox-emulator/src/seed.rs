@@ -17,7 +17,9 @@ fn walk(root: &Path) -> Snapshot {
     let mut out = Snapshot::new();
     let mut stack = vec![(root.to_path_buf(), String::new())];
     while let Some((dir, rel)) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for ent in rd.flatten() {
             let Ok(ft) = ent.file_type() else { continue };
             if ft.is_symlink() {
@@ -76,10 +78,16 @@ fn apply(sh: &Shared, account_id: &str, root: &Path, old: &Snapshot, new: &Snaps
 /// Loads the folder into the account (created if missing); returns the account id.
 pub fn load(sh: &Arc<Shared>, seed: &SeedConfig) -> Result<String, EmulatorError> {
     if !seed.dir.is_dir() {
-        return Err(EmulatorError::Config(format!("seed dir {} is not a directory", seed.dir.display())));
+        return Err(EmulatorError::Config(format!(
+            "seed dir {} is not a directory",
+            seed.dir.display()
+        )));
     }
     let acct = sh
-        .create_account(AccountReq { email: seed.email.clone(), ..Default::default() })
+        .create_account(AccountReq {
+            email: seed.email.clone(),
+            ..Default::default()
+        })
         .map_err(|e| EmulatorError::Config(e.to_string()))?;
     let account_id = acct
         .get("account_id")
@@ -94,14 +102,24 @@ pub fn load(sh: &Arc<Shared>, seed: &SeedConfig) -> Result<String, EmulatorError
 /// Polls the folder about once a second and mirrors changes.
 pub async fn watch(sh: Weak<Shared>, account_id: String, dir: PathBuf) {
     let d = dir.clone();
-    let mut prev = tokio::task::spawn_blocking(move || walk(&d)).await.unwrap_or_default();
+    let mut prev = tokio::task::spawn_blocking(move || walk(&d))
+        .await
+        .unwrap_or_default();
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let Some(shared) = sh.upgrade() else { return };
         let d = dir.clone();
-        let Ok(next) = tokio::task::spawn_blocking(move || walk(&d)).await else { continue };
+        let Ok(next) = tokio::task::spawn_blocking(move || walk(&d)).await else {
+            continue;
+        };
         if next != prev {
-            let (s, a, d, old, new) = (shared.clone(), account_id.clone(), dir.clone(), prev.clone(), next.clone());
+            let (s, a, d, old, new) = (
+                shared.clone(),
+                account_id.clone(),
+                dir.clone(),
+                prev.clone(),
+                next.clone(),
+            );
             let _ = tokio::task::spawn_blocking(move || apply(&s, &a, &d, &old, &new)).await;
             prev = next;
         }

@@ -66,7 +66,9 @@ pub struct Account {
 impl Account {
     /// Display name.
     pub fn display_name(&self) -> String {
-        format!("{} {}", self.given_name, self.surname).trim().to_string()
+        format!("{} {}", self.given_name, self.surname)
+            .trim()
+            .to_string()
     }
 }
 
@@ -218,20 +220,20 @@ impl State {
     }
 
     /// Next counter value.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_id(&mut self) -> u64 {
         self.counter += 1;
         self.counter
     }
 
     /// A new `id:…` (22 url-safe chars, stable and unique).
     pub fn new_file_id(&mut self) -> String {
-        let n = self.next();
+        let n = self.next_id();
         id_from(self.salt, n)
     }
 
     /// A new revision id (≥ 9 lowercase hex).
     pub fn new_rev(&mut self, store: u64) -> String {
-        let n = self.next();
+        let n = self.next_id();
         format!("{:08x}{:09x}", store as u32 ^ 0x015f_0000, n)
     }
 

@@ -122,7 +122,9 @@ fn rec_keys<'a, V>(
 
 fn in_scope(path: &str, scope: &str, recursive: bool) -> bool {
     if recursive {
-        scope.is_empty() || path == scope || (path.starts_with(scope) && path.as_bytes().get(scope.len()) == Some(&b'/'))
+        scope.is_empty()
+            || path == scope
+            || (path.starts_with(scope) && path.as_bytes().get(scope.len()) == Some(&b'/'))
     } else {
         parent_of(path) == scope
     }
@@ -246,15 +248,25 @@ impl Store {
             return Err(TreeError::NotFound(from.to_string()));
         }
         if to_lower.starts_with(&format!("{from}/")) {
-            return Err(TreeError::Invalid("cannot move a folder into itself".into()));
+            return Err(TreeError::Invalid(
+                "cannot move a folder into itself".into(),
+            ));
         }
         if to_lower == from {
             // Case-only rename: update display paths without logging.
             let keys = self.subtree_keys(from);
-            let old_root = self.entries.get(from).map(|e| e.display.clone()).unwrap_or_default();
+            let old_root = self
+                .entries
+                .get(from)
+                .map(|e| e.display.clone())
+                .unwrap_or_default();
             for key in keys {
                 if let Some(e) = self.entries.get_mut(&key) {
-                    e.display = format!("{}{}", to_display, &e.display[old_root.len().min(e.display.len())..]);
+                    e.display = format!(
+                        "{}{}",
+                        to_display,
+                        &e.display[old_root.len().min(e.display.len())..]
+                    );
                 }
             }
             return Ok(to_display.to_string());
@@ -264,7 +276,11 @@ impl Store {
         }
         let to_display = self.ensure_parents(to_display, new_id)?;
         let keys = self.subtree_keys(from);
-        let old_root_display = self.entries.get(from).map(|e| e.display.clone()).unwrap_or_default();
+        let old_root_display = self
+            .entries
+            .get(from)
+            .map(|e| e.display.clone())
+            .unwrap_or_default();
         let mut moved = Vec::with_capacity(keys.len());
         for key in &keys {
             if let Some(e) = self.entries.remove(key) {
@@ -325,7 +341,11 @@ impl Store {
             return (live.into_iter().map(Item::Live).collect(), more_live);
         }
         // Merge remembered deletions in key order, bounded by the live page's last key.
-        let bound = if more_live { live.last().cloned() } else { None };
+        let bound = if more_live {
+            live.last().cloned()
+        } else {
+            None
+        };
         let mut dels: Vec<(String, String)> = Vec::new();
         let mut more_del = false;
         for (k, d) in rec_keys(&self.deleted, scope, after) {
@@ -346,7 +366,10 @@ impl Store {
         let mut items: Vec<(String, Item)> = live
             .into_iter()
             .map(|k| (k.clone(), Item::Live(k)))
-            .chain(dels.into_iter().map(|(k, d)| (k.clone(), Item::Deleted(k, d))))
+            .chain(
+                dels.into_iter()
+                    .map(|(k, d)| (k.clone(), Item::Deleted(k, d))),
+            )
             .collect();
         items.sort_by(|a, b| a.0.cmp(&b.0));
         let more = more_live || more_del || items.len() > limit;

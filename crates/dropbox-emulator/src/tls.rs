@@ -39,7 +39,8 @@ pub fn acceptor(listen_ip: IpAddr) -> Result<(TlsAcceptor, String), EmulatorErro
     let ca_cert = ca_params.self_signed(&ca_key).map_err(tls_err)?;
 
     let mut leaf = CertificateParams::new(Vec::<String>::new()).map_err(tls_err)?;
-    leaf.distinguished_name.push(DnType::CommonName, "localhost");
+    leaf.distinguished_name
+        .push(DnType::CommonName, "localhost");
     let mut sans = vec![
         SanType::DnsName("localhost".try_into().map_err(tls_err)?),
         SanType::IpAddress(IpAddr::from([127, 0, 0, 1])),
@@ -56,7 +57,9 @@ pub fn acceptor(listen_ip: IpAddr) -> Result<(TlsAcceptor, String), EmulatorErro
     ];
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let leaf_key = KeyPair::generate().map_err(tls_err)?;
-    let leaf_cert = leaf.signed_by(&leaf_key, &ca_cert, &ca_key).map_err(tls_err)?;
+    let leaf_cert = leaf
+        .signed_by(&leaf_key, &ca_cert, &ca_key)
+        .map_err(tls_err)?;
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
@@ -96,13 +99,15 @@ pub async fn accept_loop(
         let acceptor = acceptor.clone();
         let mut stop = shutdown.clone();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                app.clone().oneshot(req)
-            });
+            let svc =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    app.clone().oneshot(req)
+                });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             match acceptor {
                 Some(acc) => {
-                    let Ok(Ok(stream)) = tokio::time::timeout(Duration::from_secs(10), acc.accept(tcp)).await
+                    let Ok(Ok(stream)) =
+                        tokio::time::timeout(Duration::from_secs(10), acc.accept(tcp)).await
                     else {
                         return;
                     };

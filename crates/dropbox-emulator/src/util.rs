@@ -74,8 +74,8 @@ pub fn header_safe_json(value: &serde_json::Value) -> String {
 
 /// Formats unix seconds the way Dropbox does: `%Y-%m-%dT%H:%M:%SZ`.
 pub fn format_ts(secs: i64) -> String {
-    let dt = time::OffsetDateTime::from_unix_timestamp(secs)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let dt =
+        time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
         dt.year(),

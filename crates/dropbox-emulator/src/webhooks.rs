@@ -22,7 +22,10 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 }
 
 /// Runs the delivery loop until the channel closes.
-pub async fn run(shared: std::sync::Weak<crate::emulator::Shared>, mut rx: mpsc::UnboundedReceiver<(String, String)>) {
+pub async fn run(
+    shared: std::sync::Weak<crate::emulator::Shared>,
+    mut rx: mpsc::UnboundedReceiver<(String, String)>,
+) {
     while let Some(first) = rx.recv().await {
         // Coalesce notices arriving in a short window.
         let mut batch: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -48,8 +51,13 @@ pub async fn run(shared: std::sync::Weak<crate::emulator::Shared>, mut rx: mpsc:
 fn deliver(sh: &SharedRef, app_key: &str, accounts: BTreeSet<String>) {
     let (secret, urls, uids) = {
         let st = sh.state.lock();
-        let Some(app) = st.apps.get(app_key) else { return };
-        let uids: Vec<u64> = accounts.iter().filter_map(|a| st.accounts.get(a).map(|x| x.uid)).collect();
+        let Some(app) = st.apps.get(app_key) else {
+            return;
+        };
+        let uids: Vec<u64> = accounts
+            .iter()
+            .filter_map(|a| st.accounts.get(a).map(|x| x.uid))
+            .collect();
         (app.secret.clone(), app.webhooks.clone(), uids)
     };
     let accounts: Vec<String> = accounts.into_iter().collect();
@@ -72,7 +80,9 @@ fn deliver(sh: &SharedRef, app_key: &str, accounts: BTreeSet<String>) {
                     .await;
                 match res {
                     Ok(r) if r.status().is_success() => return,
-                    Ok(r) => tracing::debug!(status = %r.status(), attempt, "webhook delivery failed"),
+                    Ok(r) => {
+                        tracing::debug!(status = %r.status(), attempt, "webhook delivery failed")
+                    }
                     Err(e) => tracing::debug!(error = %e, attempt, "webhook delivery failed"),
                 }
                 tokio::time::sleep(delay).await;

@@ -137,7 +137,7 @@ impl OpenAiCompatible {
         }
         let resp = match req.send() {
             Ok(r) => r,
-            Err(e) => return Ok(Attempt::Retry(EmbedError::Transport(e.without_url().to_string()), None)),
+            Err(e) => return Ok(Attempt::Retry(transport(e), None)),
         };
         let status = resp.status();
         let retry_after = resp
@@ -148,7 +148,7 @@ impl OpenAiCompatible {
             .map(Duration::from_secs);
         let bytes = match resp.bytes() {
             Ok(b) => b,
-            Err(e) => return Ok(Attempt::Retry(EmbedError::Transport(e.without_url().to_string()), None)),
+            Err(e) => return Ok(Attempt::Retry(transport(e), None)),
         };
         if !status.is_success() {
             let mut text = String::from_utf8_lossy(&bytes).into_owned();
@@ -205,6 +205,20 @@ impl OpenAiCompatible {
             .map(|v| v.ok_or_else(|| EmbedError::BadResponse("missing index".into())))
             .collect()
     }
+}
+
+/// A transport error with its causes (reqwest's top-level message alone says little), without
+/// the URL.
+fn transport(e: reqwest::Error) -> EmbedError {
+    let e = e.without_url();
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    EmbedError::Transport(msg)
 }
 
 impl Embedder for OpenAiCompatible {

@@ -95,7 +95,7 @@ fn matches_sentence_transformers() {
         let norm: f64 = v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
         assert!((norm - 1.0).abs() < 1e-5, "norm {norm}");
     }
-    eprintln!("worst cosine vs sentence-transformers: {worst:.9}");
+    eprintln!("largest 1 - cosine vs sentence-transformers: {:.2e}", 1.0 - worst);
 
     // One at a time (query path, batch of one) gives the same vectors as the packed batch.
     for (it, v) in fx.items.iter().zip(&got).take(5) {

@@ -125,9 +125,11 @@ fn embeds_in_order_batched_with_auth() {
     let want: Vec<Vec<f32>> = texts.iter().map(|t| vector(t)).collect();
     assert_eq!(got, want);
     assert_eq!(fake.calls.load(Ordering::SeqCst), 3, "5 texts at batch 2");
-    let seen = fake.seen.0.lock().expect("log");
-    assert_eq!(seen[0].0.as_deref(), Some("Bearer sk-test-secret"));
-    assert_eq!(seen[0].1, json!({"model": "text-embedding-3-small", "input": ["a", "bb"]}));
+    {
+        let seen = fake.seen.0.lock().expect("log");
+        assert_eq!(seen[0].0.as_deref(), Some("Bearer sk-test-secret"));
+        assert_eq!(seen[0].1, json!({"model": "text-embedding-3-small", "input": ["a", "bb"]}));
+    }
     assert_eq!(p.embed_query("zz").expect("query"), vector("zz"));
     assert!(p.embed(&[]).expect("empty").is_empty());
     assert_eq!((p.dims(), p.max_tokens(), p.model_id()), (4, 8191, "text-embedding-3-small"));

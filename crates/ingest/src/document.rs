@@ -101,7 +101,7 @@ impl Document {
 }
 
 /// Splits text into paragraphs at blank lines, trimming each and dropping empty ones.
-pub(crate) fn paragraphs(text: &str) -> Vec<Unit> {
+pub fn paragraphs(text: &str) -> Vec<Unit> {
     let mut out = Vec::new();
     let mut cur = String::new();
     for line in text.lines() {

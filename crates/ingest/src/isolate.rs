@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use wait_timeout::ChildExt;
 
-use crate::{Document, IngestError, Limits};
+use crate::{Document, ExtractOptions, IngestError, Limits};
 
 /// Largest JSON answer read back from the child (the text limit plus structure overhead).
 const MAX_ANSWER_BYTES: usize = 512 * 1024 * 1024;
@@ -51,6 +51,7 @@ impl Sandbox {
         path: &Path,
         file_name: &str,
         limits: &Limits,
+        options: &ExtractOptions,
     ) -> Result<Document, IngestError> {
         let size = std::fs::metadata(path)
             .map_err(|e| IngestError::Io(e.to_string()))?
@@ -66,6 +67,7 @@ impl Sandbox {
             .arg(file_name)
             .arg(limits.max_bytes.to_string())
             .arg(limits.max_text_bytes.to_string())
+            .arg(if options.use_ocr { "ocr" } else { "no-ocr" })
             .env("OMP_THREAD_LIMIT", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -166,18 +168,25 @@ impl Sandbox {
 /// The child side: extracts `path` and writes the JSON result to stdout. Used by the
 /// `carbide-extract` binary.
 pub fn child_main(args: &[String]) -> i32 {
-    let (Some(path), Some(name), Some(max_bytes), Some(max_text)) =
-        (args.first(), args.get(1), args.get(2), args.get(3))
-    else {
-        eprintln!("usage: carbide-extract PATH FILE_NAME MAX_BYTES MAX_TEXT_BYTES");
+    let (Some(path), Some(name), Some(max_bytes), Some(max_text), Some(ocr)) = (
+        args.first(),
+        args.get(1),
+        args.get(2),
+        args.get(3),
+        args.get(4),
+    ) else {
+        eprintln!("usage: carbide-extract PATH FILE_NAME MAX_BYTES MAX_TEXT_BYTES ocr|no-ocr");
         return 2;
+    };
+    let options = ExtractOptions {
+        use_ocr: ocr == "ocr",
     };
     let limits = Limits {
         max_bytes: max_bytes.parse().unwrap_or(Limits::default().max_bytes),
         max_text_bytes: max_text.parse().unwrap_or(Limits::default().max_text_bytes),
     };
     let result = match std::fs::read(path) {
-        Ok(bytes) => crate::extract(&bytes, name, &limits),
+        Ok(bytes) => crate::extract(&bytes, name, &limits, &options),
         Err(e) if e.kind() == std::io::ErrorKind::OutOfMemory => Err(IngestError::Crashed(
             "the parser ran out of memory".to_string(),
         )),

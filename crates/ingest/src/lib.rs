@@ -8,8 +8,13 @@ pub mod detect;
 pub mod document;
 pub mod isolate;
 pub mod markdown;
+pub mod ocr;
+pub mod office;
+pub mod pdf;
+pub mod rtf;
 pub mod tabular;
 pub mod text;
+pub mod xlsx;
 
 pub use chunk::{Chunk, ChunkOptions, TokenCounter, chunk_document};
 pub use detect::{Format, detect_format};
@@ -56,9 +61,22 @@ impl Default for Limits {
     }
 }
 
+/// Per-file extraction choices (Carbon's upload and sync options).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ExtractOptions {
+    /// OCR PDF pages that have no text layer (images are always OCRed).
+    pub use_ocr: bool,
+}
+
 /// Extracts the text of `bytes`. `file_name` is only a hint for formats that have no
-/// recognisable signature (csv vs tsv vs txt vs md).
-pub fn extract(bytes: &[u8], file_name: &str, limits: &Limits) -> Result<Document, IngestError> {
+/// recognisable signature (csv vs tsv vs txt vs md) and for legacy Office binaries. Run
+/// untrusted input through [`Sandbox`] rather than calling this in the server process.
+pub fn extract(
+    bytes: &[u8],
+    file_name: &str,
+    limits: &Limits,
+    options: &ExtractOptions,
+) -> Result<Document, IngestError> {
     if bytes.len() as u64 > limits.max_bytes {
         return Err(IngestError::TooLarge {
             size: bytes.len() as u64,
@@ -71,7 +89,25 @@ pub fn extract(bytes: &[u8], file_name: &str, limits: &Limits) -> Result<Documen
         Format::Md => markdown::extract(bytes),
         Format::Csv => tabular::extract_delimited(bytes, Some(b',')),
         Format::Tsv => tabular::extract_delimited(bytes, Some(b'\t')),
-        other => return Err(IngestError::Unsupported(other.name().to_string())),
+        Format::Pdf => pdf::extract(bytes, options.use_ocr),
+        Format::Docx | Format::Pptx | Format::Cfb => office::extract(bytes, format, file_name),
+        Format::Xlsx => xlsx::extract(bytes),
+        Format::Rtf => rtf::extract(bytes),
+        Format::Png | Format::Jpeg => ocr::image(bytes).map(|text| Document {
+            format,
+            sections: vec![Section {
+                label: SectionLabel::None,
+                heading: None,
+                units: document::paragraphs(&text),
+            }],
+        }),
+        Format::Unknown => {
+            return Err(IngestError::Unsupported(
+                Format::from_file_name(file_name)
+                    .map_or("unrecognised binary content", |f| f.name())
+                    .to_string(),
+            ));
+        }
     }?;
     if doc.text_len() > limits.max_text_bytes {
         return Err(IngestError::Malformed {

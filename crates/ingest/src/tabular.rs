@@ -16,16 +16,27 @@ fn sniff_delimiter(text: &str) -> u8 {
         .unwrap_or(b',')
 }
 
-fn filled(row: &[String]) -> usize {
-    row.iter().filter(|c| !c.trim().is_empty()).count()
+/// A table row as `(column index, cell text)` pairs in column order: sparse, so a sheet with a
+/// cell at column XFD costs one entry, not sixteen thousand.
+pub type SparseRow = Vec<(usize, String)>;
+
+fn filled(row: &SparseRow) -> usize {
+    row.iter().filter(|(_, c)| !c.trim().is_empty()).count()
+}
+
+/// Turns dense rows into sparse ones.
+pub fn dense_to_sparse(rows: Vec<Vec<String>>) -> Vec<SparseRow> {
+    rows.into_iter()
+        .map(|r| r.into_iter().enumerate().collect())
+        .collect()
 }
 
 /// Renders rows as units. The header is the first row that is at least half as full as the
 /// fullest of the first 20 rows; sparser rows above it (titles such as "Stanley Cups,,") become
 /// a paragraph of their own. Empty cells are left out; columns without a header are named
 /// `column N`.
-pub fn rows_to_units(rows: Vec<Vec<String>>) -> Vec<Unit> {
-    let widest = rows.iter().take(20).map(|r| filled(r)).max().unwrap_or(0);
+pub fn rows_to_units(rows: Vec<SparseRow>) -> Vec<Unit> {
+    let widest = rows.iter().take(20).map(filled).max().unwrap_or(0);
     let header_at = rows
         .iter()
         .position(|r| filled(r) * 2 > widest)
@@ -36,7 +47,7 @@ pub fn rows_to_units(rows: Vec<Vec<String>>) -> Vec<Unit> {
         .by_ref()
         .take(header_at)
         .flatten()
-        .map(|c| c.trim().to_string())
+        .map(|(_, c)| c.trim().to_string())
         .filter(|c| !c.is_empty())
         .collect();
     if !title.is_empty() {
@@ -45,11 +56,15 @@ pub fn rows_to_units(rows: Vec<Vec<String>>) -> Vec<Unit> {
     let Some(header) = iter.next() else {
         return units;
     };
-    let header: Vec<String> = header.into_iter().map(|h| h.trim().to_string()).collect();
+    let header: std::collections::BTreeMap<usize, String> = header
+        .into_iter()
+        .map(|(i, h)| (i, h.trim().to_string()))
+        .collect();
     let mut any_row = false;
     for row in iter {
         let mut line = String::new();
-        for (i, cell) in row.iter().enumerate() {
+        for (i, cell) in &row {
+            let i = *i;
             let cell = cell.trim();
             if cell.is_empty() {
                 continue;
@@ -57,7 +72,7 @@ pub fn rows_to_units(rows: Vec<Vec<String>>) -> Vec<Unit> {
             if !line.is_empty() {
                 line.push_str(", ");
             }
-            match header.get(i).filter(|h| !h.is_empty()) {
+            match header.get(&i).filter(|h| !h.is_empty()) {
                 Some(h) => {
                     line.push_str(h);
                     line.push_str(": ");
@@ -76,7 +91,7 @@ pub fn rows_to_units(rows: Vec<Vec<String>>) -> Vec<Unit> {
     if !any_row {
         // A header-only table still has searchable text.
         let line = header
-            .into_iter()
+            .into_values()
             .filter(|h| !h.is_empty())
             .collect::<Vec<_>>()
             .join(", ");
@@ -118,7 +133,7 @@ pub fn extract_delimited(bytes: &[u8], delimiter: Option<u8>) -> Result<Document
         sections: vec![Section {
             label: SectionLabel::None,
             heading: None,
-            units: rows_to_units(rows),
+            units: rows_to_units(dense_to_sparse(rows)),
         }],
     })
 }

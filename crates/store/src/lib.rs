@@ -35,7 +35,11 @@ pub struct Page {
 
 impl Default for Page {
     fn default() -> Self {
-        Page { limit: 10, offset: 0, starting_id: 0 }
+        Page {
+            limit: 10,
+            offset: 0,
+            starting_id: 0,
+        }
     }
 }
 

@@ -126,7 +126,11 @@ impl Store {
         let now = now_unix();
         self.write(|tx| {
             let exists: Option<i64> = tx
-                .query_row("SELECT id FROM organizations WHERE id = ?1", [org_id], |r| r.get(0))
+                .query_row(
+                    "SELECT id FROM organizations WHERE id = ?1",
+                    [org_id],
+                    |r| r.get(0),
+                )
                 .optional()?;
             if exists.is_none() {
                 return Err(StoreError::NotFound("organization"));
@@ -181,7 +185,10 @@ impl Store {
 
     /// Statistics of the organization's files. No file tables exist yet, so every map is empty;
     /// later migrations extend this with real aggregates.
-    pub fn organization_statistics(&self, _org_id: i64) -> Result<OrganizationStatistics, StoreError> {
+    pub fn organization_statistics(
+        &self,
+        _org_id: i64,
+    ) -> Result<OrganizationStatistics, StoreError> {
         Ok(OrganizationStatistics::default())
     }
 

@@ -60,8 +60,11 @@ pub(crate) fn enqueue_tx(
         webhook_type: webhook_type.to_string(),
         object_type: object_type.to_string(),
         object_id: ObjectId::from_json(object_id),
-        additional_information: additional_information
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), value_to_string(v))).collect()),
+        additional_information: additional_information.map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), value_to_string(v)))
+                .collect()
+        }),
         customer_id: customer_id.unwrap_or("").to_string(),
         timestamp: now,
     };
@@ -117,7 +120,12 @@ impl Store {
             )?;
             let claimed = st
                 .query_map(params![owner, now + lease_secs, now, limit as i64], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                    ))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             let mut out = Vec::with_capacity(claimed.len());
@@ -134,10 +142,15 @@ impl Store {
         let mut out = Vec::with_capacity(rows.len());
         for (id, url, key_enc, payload, attempts) in rows {
             let key = self.key().decrypt(&key_enc)?;
-            let signing_key = String::from_utf8(key).map_err(|_| {
-                StoreError::Secret(carbide_core::secrets::SecretError::Decrypt)
-            })?;
-            out.push(OutboxDelivery { id, url, signing_key, payload, attempts });
+            let signing_key = String::from_utf8(key)
+                .map_err(|_| StoreError::Secret(carbide_core::secrets::SecretError::Decrypt))?;
+            out.push(OutboxDelivery {
+                id,
+                url,
+                signing_key,
+                payload,
+                attempts,
+            });
         }
         Ok(out)
     }
@@ -238,7 +251,8 @@ mod tests {
         s.complete_webhook_delivery(got[0].id, "w2").unwrap();
         assert!(s.outbox_rows(a.id).unwrap()[0].delivered_at.is_none());
         s.complete_webhook_delivery(got[0].id, "w1").unwrap();
-        s.fail_webhook_delivery(got[1].id, "w1", "boom", Some(now_unix() + 100)).unwrap();
+        s.fail_webhook_delivery(got[1].id, "w1", "boom", Some(now_unix() + 100))
+            .unwrap();
         let rows = s.outbox_rows(a.id).unwrap();
         assert!(rows[0].delivered_at.is_some());
         assert_eq!(rows[1].attempts, 1);
@@ -247,6 +261,9 @@ mod tests {
         assert!(s.outbox_rows(b.id).unwrap().is_empty());
         // limit of three
         s.add_webhook(a.id, "http://x.y/3").unwrap();
-        assert!(matches!(s.add_webhook(a.id, "http://x.y/4"), Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            s.add_webhook(a.id, "http://x.y/4"),
+            Err(StoreError::Conflict(_))
+        ));
     }
 }

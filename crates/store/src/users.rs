@@ -93,7 +93,10 @@ fn cust_from_row(r: &Row<'_>) -> rusqlite::Result<Customer> {
         _ => Map::new(),
     };
     let sources = match parse_json(&r.get::<_, String>(5)?) {
-        Value::Array(a) => a.into_iter().filter_map(|v| v.as_str().map(String::from)).collect(),
+        Value::Array(a) => a
+            .into_iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect(),
         _ => Vec::new(),
     };
     Ok(Customer {
@@ -110,7 +113,11 @@ fn cust_from_row(r: &Row<'_>) -> rusqlite::Result<Customer> {
     })
 }
 
-fn get_tx(tx: &Transaction<'_>, org_id: i64, supplied: &str) -> Result<Option<Customer>, StoreError> {
+fn get_tx(
+    tx: &Transaction<'_>,
+    org_id: i64,
+    supplied: &str,
+) -> Result<Option<Customer>, StoreError> {
     Ok(tx
         .query_row(
             &format!(
@@ -123,7 +130,11 @@ fn get_tx(tx: &Transaction<'_>, org_id: i64, supplied: &str) -> Result<Option<Cu
         .optional()?)
 }
 
-fn get_or_create_tx(tx: &Transaction<'_>, org_id: i64, supplied: &str) -> Result<Customer, StoreError> {
+fn get_or_create_tx(
+    tx: &Transaction<'_>,
+    org_id: i64,
+    supplied: &str,
+) -> Result<Customer, StoreError> {
     let now = now_unix();
     tx.execute(
         "INSERT INTO organization_users (organization_id, organization_supplied_user_id, created_at, updated_at) \
@@ -135,7 +146,11 @@ fn get_or_create_tx(tx: &Transaction<'_>, org_id: i64, supplied: &str) -> Result
 
 impl Store {
     /// The customer `(org_id, supplied_id)`, if it exists.
-    pub fn get_customer(&self, org_id: i64, supplied_id: &str) -> Result<Option<Customer>, StoreError> {
+    pub fn get_customer(
+        &self,
+        org_id: i64,
+        supplied_id: &str,
+    ) -> Result<Option<Customer>, StoreError> {
         self.read(|c| {
             Ok(c.query_row(
                 &format!(
@@ -150,7 +165,11 @@ impl Store {
     }
 
     /// The customer `(org_id, supplied_id)`, created on first use.
-    pub fn get_or_create_customer(&self, org_id: i64, supplied_id: &str) -> Result<Customer, StoreError> {
+    pub fn get_or_create_customer(
+        &self,
+        org_id: i64,
+        supplied_id: &str,
+    ) -> Result<Customer, StoreError> {
         if let Some(c) = self.get_customer(org_id, supplied_id)? {
             return Ok(c);
         }
@@ -158,7 +177,11 @@ impl Store {
     }
 
     /// Mints an access token (10 h) and a refresh token for the customer.
-    pub fn issue_access_token(&self, org_id: i64, customer_pk: i64) -> Result<AccessTokens, StoreError> {
+    pub fn issue_access_token(
+        &self,
+        org_id: i64,
+        customer_pk: i64,
+    ) -> Result<AccessTokens, StoreError> {
         let now = now_unix();
         let access = new_token("ct_");
         let refresh = new_token("cr_");
@@ -188,7 +211,10 @@ impl Store {
             )?;
             Ok(())
         })?;
-        Ok(AccessTokens { access_token: access, refresh_token: refresh })
+        Ok(AccessTokens {
+            access_token: access,
+            refresh_token: refresh,
+        })
     }
 
     /// The customer an unexpired access token belongs to.
@@ -222,7 +248,10 @@ impl Store {
         let mut conds = vec!["organization_id = ?".to_string()];
         let mut args: Vec<rusqlite::types::Value> = vec![org_id.into()];
         if let Some(ids) = &q.customer_ids {
-            conds.push(format!("organization_supplied_user_id IN ({})", placeholders(ids.len())));
+            conds.push(format!(
+                "organization_supplied_user_id IN ({})",
+                placeholders(ids.len())
+            ));
             args.extend(ids.iter().map(|s| rusqlite::types::Value::from(s.clone())));
         }
         if let Some(ids) = &q.carbon_user_ids {
@@ -267,11 +296,17 @@ impl Store {
     /// `/delete_users`: deletes the customers (and, by cascade, everything they own) and
     /// enqueues `ORGANIZATION_USER_DELETED` for each one actually deleted, atomically.
     /// Returns the number of customers deleted.
-    pub fn delete_customers(&self, org_id: i64, supplied_ids: &[String]) -> Result<usize, StoreError> {
+    pub fn delete_customers(
+        &self,
+        org_id: i64,
+        supplied_ids: &[String],
+    ) -> Result<usize, StoreError> {
         self.write(|tx| {
             let mut n = 0;
             for sid in supplied_ids {
-                let Some(cust) = get_tx(tx, org_id, sid)? else { continue };
+                let Some(cust) = get_tx(tx, org_id, sid)? else {
+                    continue;
+                };
                 tx.execute(
                     "DELETE FROM organization_users WHERE id = ?1 AND organization_id = ?2",
                     params![cust.id, org_id],
@@ -399,14 +434,32 @@ mod tests {
         assert_ne!(ca.id, cb.id);
         assert!(s.issue_access_token(b.id, ca.id).is_err());
         let t = s.issue_access_token(a.id, ca.id).unwrap();
-        assert_eq!(s.customer_for_access_token(&t.access_token).unwrap().unwrap().id, ca.id);
-        assert!(s.customer_for_access_token(&t.refresh_token).unwrap().is_none());
+        assert_eq!(
+            s.customer_for_access_token(&t.access_token)
+                .unwrap()
+                .unwrap()
+                .id,
+            ca.id
+        );
+        assert!(
+            s.customer_for_access_token(&t.refresh_token)
+                .unwrap()
+                .is_none()
+        );
         let new = s.rotate_api_key(a.id).unwrap();
         assert_eq!(s.organization_for_api_key(&ka).unwrap(), None);
         assert_eq!(s.organization_for_api_key(&new).unwrap(), Some(a.id));
         // delete cascades tokens
-        assert_eq!(s.delete_customers(a.id, &["u1".into(), "nope".into()]).unwrap(), 1);
-        assert!(s.customer_for_access_token(&t.access_token).unwrap().is_none());
+        assert_eq!(
+            s.delete_customers(a.id, &["u1".into(), "nope".into()])
+                .unwrap(),
+            1
+        );
+        assert!(
+            s.customer_for_access_token(&t.access_token)
+                .unwrap()
+                .is_none()
+        );
         assert!(s.get_customer(b.id, "u1").unwrap().is_some());
     }
 
@@ -419,13 +472,18 @@ mod tests {
             limits: vec![("max_files".into(), 5)],
             auto_sync_interval: Some(Some(6)),
         };
-        s.update_customers(a.id, &["x".into(), "y".into()], &up).unwrap();
+        s.update_customers(a.id, &["x".into(), "y".into()], &up)
+            .unwrap();
         let x = s.get_customer(a.id, "x").unwrap().unwrap();
         assert_eq!(x.auto_sync_enabled_sources, vec!["ALL".to_string()]);
         assert_eq!(x.custom_limits["max_files"], 5);
         assert_eq!(x.auto_sync_interval, Some(6));
         let q = ListCustomers {
-            page: Page { limit: 1, offset: 0, starting_id: 0 },
+            page: Page {
+                limit: 1,
+                offset: 0,
+                starting_id: 0,
+            },
             customer_ids: None,
             carbon_user_ids: None,
             order_by: CustomerOrder::CreatedAt,
@@ -435,7 +493,10 @@ mod tests {
         let (rows, count) = s.list_customers(a.id, &q).unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(count, Some(2));
-        let q2 = ListCustomers { customer_ids: Some(vec![]), ..q };
+        let q2 = ListCustomers {
+            customer_ids: Some(vec![]),
+            ..q
+        };
         assert_eq!(s.list_customers(a.id, &q2).unwrap().1, Some(0));
     }
 }

@@ -59,7 +59,17 @@ pub enum WhiteLabelOrder {
 const COLS: &str = "id, organization_id, data_source_type, client_id, redirect_uri, client_secret_enc, \
     extra_enc, created_at, updated_at";
 
-type RawRow = (i64, i64, String, String, String, Option<Vec<u8>>, Option<Vec<u8>>, i64, i64);
+type RawRow = (
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    i64,
+    i64,
+);
 
 fn raw(r: &Row<'_>) -> rusqlite::Result<RawRow> {
     Ok((
@@ -78,7 +88,8 @@ fn raw(r: &Row<'_>) -> rusqlite::Result<RawRow> {
 impl Store {
     fn decrypt_str(&self, blob: &[u8]) -> Result<String, StoreError> {
         let b = self.key().decrypt(blob)?;
-        String::from_utf8(b).map_err(|_| StoreError::Secret(carbide_core::secrets::SecretError::Decrypt))
+        String::from_utf8(b)
+            .map_err(|_| StoreError::Secret(carbide_core::secrets::SecretError::Decrypt))
     }
 
     fn to_white_label(&self, r: RawRow) -> Result<WhiteLabel, StoreError> {
@@ -89,7 +100,8 @@ impl Store {
         };
         let mut extra_masked = Map::new();
         if let Some(b) = extra
-            && let Value::Object(m) = serde_json::from_str(&self.decrypt_str(&b)?).unwrap_or(Value::Null)
+            && let Value::Object(m) =
+                serde_json::from_str(&self.decrypt_str(&b)?).unwrap_or(Value::Null)
         {
             for (k, v) in m {
                 let shown = match v {
@@ -117,7 +129,10 @@ impl Store {
         if extra.is_empty() {
             None
         } else {
-            Some(self.key().encrypt(Value::Object(extra.clone()).to_string().as_bytes()))
+            Some(
+                self.key()
+                    .encrypt(Value::Object(extra.clone()).to_string().as_bytes()),
+            )
         }
     }
 
@@ -163,7 +178,9 @@ impl Store {
             }
             Ok(ids)
         })?;
-        ids.into_iter().map(|id| self.get_white_label(org_id, id)).collect()
+        ids.into_iter()
+            .map(|id| self.get_white_label(org_id, id))
+            .collect()
     }
 
     /// One entry of the organization.
@@ -197,8 +214,15 @@ impl Store {
             args.extend(ids.iter().map(|i| rusqlite::types::Value::from(*i)));
         }
         if !types.is_empty() {
-            conds.push_str(&format!(" AND data_source_type IN ({})", placeholders(types.len())));
-            args.extend(types.iter().map(|s| rusqlite::types::Value::from(s.clone())));
+            conds.push_str(&format!(
+                " AND data_source_type IN ({})",
+                placeholders(types.len())
+            ));
+            args.extend(
+                types
+                    .iter()
+                    .map(|s| rusqlite::types::Value::from(s.clone())),
+            );
         }
         let mut page_conds = conds.clone();
         let mut page_args = args.clone();
@@ -227,13 +251,20 @@ impl Store {
             )?;
             Ok((rows, count))
         })?;
-        let rows = rows.into_iter().map(|r| self.to_white_label(r)).collect::<Result<Vec<_>, _>>()?;
+        let rows = rows
+            .into_iter()
+            .map(|r| self.to_white_label(r))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok((rows, count))
     }
 
     /// `/white_label/update`: replaces the credentials of an existing connector type. An absent
     /// `client_secret` keeps the stored one (it cannot be read back to resend it).
-    pub fn update_white_label(&self, org_id: i64, inp: &WhiteLabelInput) -> Result<WhiteLabel, StoreError> {
+    pub fn update_white_label(
+        &self,
+        org_id: i64,
+        inp: &WhiteLabelInput,
+    ) -> Result<WhiteLabel, StoreError> {
         let now = now_unix();
         let id = self.write(|tx| {
             let id: Option<i64> = tx
@@ -336,9 +367,14 @@ mod tests {
             client_secret: Some("supersecretvalue1234".into()),
             extra: Map::new(),
         };
-        let wl = s.create_white_labels(a.id, std::slice::from_ref(&inp)).unwrap();
+        let wl = s
+            .create_white_labels(a.id, std::slice::from_ref(&inp))
+            .unwrap();
         assert_eq!(wl[0].client_secret_masked.as_deref(), Some("supe…1234"));
-        assert!(matches!(s.create_white_labels(a.id, &[inp]), Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            s.create_white_labels(a.id, &[inp]),
+            Err(StoreError::Conflict(_))
+        ));
         let creds = s.dropbox_app_credentials(a.id).unwrap().unwrap();
         assert_eq!(creds.1.as_deref(), Some("supersecretvalue1234"));
         drop(s);

@@ -18,7 +18,10 @@ pub(crate) async fn access_token(
 ) -> Result<axum::Json<TokenResponse>, ApiError> {
     let (org, cid) = (auth.org_id, auth.customer.id);
     let t = state.db(move |s| s.issue_access_token(org, cid)).await?;
-    Ok(axum::Json(TokenResponse { access_token: t.access_token, refresh_token: t.refresh_token }))
+    Ok(axum::Json(TokenResponse {
+        access_token: t.access_token,
+        refresh_token: t.refresh_token,
+    }))
 }
 
 /// Which connectors the organization has white-labelled.
@@ -33,11 +36,20 @@ pub(crate) async fn white_labeling(
     let (o, types) = state
         .db(move |s| Ok((s.get_organization(org)?, s.white_labelled_types(org)?)))
         .await?;
-    let integrations: Map<String, Value> = types.into_iter().map(|t| (t, Value::Bool(true))).collect();
+    let integrations: Map<String, Value> =
+        types.into_iter().map(|t| (t, Value::Bool(true))).collect();
     Ok(axum::Json(WhiteLabelingResponse {
         remove_branding: o.remove_branding,
         integrations,
-        custom_limits: if o.custom_limits.is_object() { o.custom_limits } else { json!({}) },
-        connector_settings: if o.connector_settings.is_object() { o.connector_settings } else { json!({}) },
+        custom_limits: if o.custom_limits.is_object() {
+            o.custom_limits
+        } else {
+            json!({})
+        },
+        connector_settings: if o.connector_settings.is_object() {
+            o.connector_settings
+        } else {
+            json!({})
+        },
     }))
 }

@@ -77,7 +77,9 @@ pub(crate) async fn update_organization(
         }
     };
     let org = auth.org_id;
-    state.db(move |s| s.update_organization(org, global, ds)).await?;
+    state
+        .db(move |s| s.update_organization(org, global, ds))
+        .await?;
     Ok(axum::Json(GenericSuccessResponse::ok()))
 }
 

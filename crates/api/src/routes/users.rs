@@ -35,7 +35,9 @@ pub(crate) fn validate_config(
     let mut up = CustomerConfigUpdate::default();
     match &cfg.auto_sync_enabled_sources {
         None | Some(Value::Null) => {}
-        Some(Value::String(s)) if s == "ALL" => up.auto_sync_enabled_sources = Some(vec!["ALL".into()]),
+        Some(Value::String(s)) if s == "ALL" => {
+            up.auto_sync_enabled_sources = Some(vec!["ALL".into()])
+        }
         Some(Value::Array(items)) => {
             let mut out: Vec<String> = Vec::new();
             for (i, it) in items.iter().enumerate() {
@@ -93,7 +95,11 @@ pub(crate) fn validate_config(
             "value_error",
         )),
     }
-    if errs.is_empty() { Ok(up) } else { Err(ApiError::Validation(errs)) }
+    if errs.is_empty() {
+        Ok(up)
+    } else {
+        Err(ApiError::Validation(errs))
+    }
 }
 
 /// The calling customer.
@@ -120,7 +126,12 @@ pub(crate) async fn get_user(
 ) -> Result<axum::Json<UserResponse>, ApiError> {
     let org = auth.org_id;
     let (c, stats) = state
-        .db(move |s| Ok((s.get_customer(org, &req.customer_id)?, s.organization_statistics(org)?)))
+        .db(move |s| {
+            Ok((
+                s.get_customer(org, &req.customer_id)?,
+                s.organization_statistics(org)?,
+            ))
+        })
         .await?;
     let c = c.ok_or_else(|| ApiError::not_found("User not found"))?;
     Ok(axum::Json(UserResponse::new(c, stats)))
@@ -165,7 +176,9 @@ pub(crate) async fn delete_users(
     JsonBody(req): JsonBody<DeleteUsersInput>,
 ) -> Result<axum::Json<GenericSuccessResponse>, ApiError> {
     let org = auth.org_id;
-    state.db(move |s| s.delete_customers(org, &req.customer_ids)).await?;
+    state
+        .db(move |s| s.delete_customers(org, &req.customer_ids))
+        .await?;
     Ok(axum::Json(GenericSuccessResponse::ok()))
 }
 
@@ -182,13 +195,18 @@ pub(crate) async fn update_users(
     if ids.len() > MAX_UPDATE_IDS {
         return Err(ApiError::body_field(
             &["customer_ids"],
-            format!("ensure this value has at most {MAX_UPDATE_IDS} items (got {})", ids.len()),
+            format!(
+                "ensure this value has at most {MAX_UPDATE_IDS} items (got {})",
+                ids.len()
+            ),
             "value_error.list.max_items",
         ));
     }
     let up = validate_config(&cfg, &[])?;
     let org = auth.org_id;
-    state.db(move |s| s.update_customers(org, &ids, &up)).await?;
+    state
+        .db(move |s| s.update_customers(org, &ids, &up))
+        .await?;
     Ok(axum::Json(GenericSuccessResponse::ok()))
 }
 
@@ -207,6 +225,8 @@ pub(crate) async fn modify_user_configuration(
     };
     let (org, cid) = (auth.org_id, auth.customer.id);
     let value = Value::Object(req.value);
-    state.db(move |s| s.set_customer_feature(org, cid, key, value)).await?;
+    state
+        .db(move |s| s.set_customer_feature(org, cid, key, value))
+        .await?;
     Ok(axum::Json(GenericSuccessResponse::ok()))
 }

@@ -17,9 +17,23 @@ use crate::models::{
 
 /// Connector types Carbon accepts in white-label inputs (all three input variants).
 const WHITE_LABEL_TYPES: &[&str] = &[
-    "INTERCOM", "NOTION", "SLACK", "ZENDESK", "OUTLOOK", "GMAIL", "SERVICENOW", "SALESFORCE",
-    "ZOTERO", "BOX", "CONFLUENCE", "DROPBOX", "GOOGLE_CLOUD_STORAGE", "GONG", "GOOGLE_DRIVE",
-    "ONEDRIVE", "SHAREPOINT",
+    "INTERCOM",
+    "NOTION",
+    "SLACK",
+    "ZENDESK",
+    "OUTLOOK",
+    "GMAIL",
+    "SERVICENOW",
+    "SALESFORCE",
+    "ZOTERO",
+    "BOX",
+    "CONFLUENCE",
+    "DROPBOX",
+    "GOOGLE_CLOUD_STORAGE",
+    "GONG",
+    "GOOGLE_DRIVE",
+    "ONEDRIVE",
+    "SHAREPOINT",
 ];
 
 fn loc(prefix: &[Value], rest: &[&str]) -> Vec<Value> {
@@ -35,14 +49,21 @@ fn to_input(b: WhiteLabelInputBody, prefix: &[Value]) -> Result<WhiteLabelInput,
     if !WHITE_LABEL_TYPES.contains(&t.as_str()) {
         return Err(ApiError::Validation(vec![ValidationItem::new(
             loc(prefix, &["data_source_type"]),
-            format!("'{t}' cannot be white-labelled; permitted: {}", WHITE_LABEL_TYPES.join(", ")),
+            format!(
+                "'{t}' cannot be white-labelled; permitted: {}",
+                WHITE_LABEL_TYPES.join(", ")
+            ),
             "type_error.enum",
         )]));
     }
     let c = b.credentials;
     let mut errs = Vec::new();
     if c.client_id.trim().is_empty() {
-        errs.push(ValidationItem::new(loc(prefix, &["credentials", "client_id"]), "client_id must not be empty", "value_error"));
+        errs.push(ValidationItem::new(
+            loc(prefix, &["credentials", "client_id"]),
+            "client_id must not be empty",
+            "value_error",
+        ));
     }
     let uri_ok = url::Url::parse(&c.redirect_uri)
         .map(|u| matches!(u.scheme(), "http" | "https"))
@@ -53,7 +74,12 @@ fn to_input(b: WhiteLabelInputBody, prefix: &[Value]) -> Result<WhiteLabelInput,
             "redirect_uri must be an http(s) URL",
             "value_error.url",
         ));
-    } else if t == "DROPBOX" && !c.redirect_uri.trim_end_matches('/').ends_with("/integrations/dropbox") {
+    } else if t == "DROPBOX"
+        && !c
+            .redirect_uri
+            .trim_end_matches('/')
+            .ends_with("/integrations/dropbox")
+    {
         errs.push(ValidationItem::new(
             loc(prefix, &["credentials", "redirect_uri"]),
             "the Dropbox redirect_uri must end with /integrations/dropbox",
@@ -99,7 +125,10 @@ pub(crate) async fn create(
     let mut inputs = Vec::with_capacity(body.len());
     for (i, b) in body.into_iter().enumerate() {
         let inp = to_input(b, &[json!(i)])?;
-        if inputs.iter().any(|x: &WhiteLabelInput| x.data_source_type == inp.data_source_type) {
+        if inputs
+            .iter()
+            .any(|x: &WhiteLabelInput| x.data_source_type == inp.data_source_type)
+        {
             return Err(ApiError::bad_request(format!(
                 "Duplicate data_source_type {} in request",
                 inp.data_source_type
@@ -108,9 +137,14 @@ pub(crate) async fn create(
         inputs.push(inp);
     }
     let org = auth.org_id;
-    let rows = state.db(move |s| s.create_white_labels(org, &inputs)).await?;
+    let rows = state
+        .db(move |s| s.create_white_labels(org, &inputs))
+        .await?;
     let count = rows.len() as i64;
-    Ok(axum::Json(WhiteLabelList { results: rows.into_iter().map(WhiteLabelRecord::from).collect(), count }))
+    Ok(axum::Json(WhiteLabelList {
+        results: rows.into_iter().map(WhiteLabelRecord::from).collect(),
+        count,
+    }))
 }
 
 /// Lists white-label entries (secrets masked).
@@ -135,7 +169,12 @@ pub(crate) async fn list(
     for (i, t) in types.iter().enumerate() {
         if !is_oauth_connector(t) {
             return Err(ApiError::Validation(vec![ValidationItem::new(
-                vec![json!("body"), json!("filters"), json!("data_source_type"), json!(i)],
+                vec![
+                    json!("body"),
+                    json!("filters"),
+                    json!("data_source_type"),
+                    json!(i),
+                ],
                 format!("'{t}' is not a valid OauthBasedConnectors value"),
                 "type_error.enum",
             )]));
@@ -145,7 +184,10 @@ pub(crate) async fn list(
     let (rows, count) = state
         .db(move |s| s.list_white_labels(org, &ids, &types, order, dir, page))
         .await?;
-    Ok(axum::Json(WhiteLabelList { results: rows.into_iter().map(WhiteLabelRecord::from).collect(), count }))
+    Ok(axum::Json(WhiteLabelList {
+        results: rows.into_iter().map(WhiteLabelRecord::from).collect(),
+        count,
+    }))
 }
 
 /// Replaces the credentials of an already white-labelled connector.
@@ -175,6 +217,11 @@ pub(crate) async fn delete(
     JsonBody(req): JsonBody<DeleteWhiteLabelRequest>,
 ) -> Result<axum::Json<WhiteLabelDeleteResponse>, ApiError> {
     let org = auth.org_id;
-    let n = state.db(move |s| s.delete_white_labels(org, &req.ids)).await?;
-    Ok(axum::Json(WhiteLabelDeleteResponse { success: true, count: n as i64 }))
+    let n = state
+        .db(move |s| s.delete_white_labels(org, &req.ids))
+        .await?;
+    Ok(axum::Json(WhiteLabelDeleteResponse {
+        success: true,
+        count: n as i64,
+    }))
 }

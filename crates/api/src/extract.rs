@@ -36,8 +36,8 @@ where
 pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let trimmed = bytes.iter().all(|b| b.is_ascii_whitespace());
     let src: &[u8] = if trimmed { b"{}" } else { bytes };
-    let de = &mut serde_json::Deserializer::from_slice(src);
-    let res: Result<T, _> = serde_path_to_error::deserialize(de);
+    let mut de = serde_json::Deserializer::from_slice(src);
+    let res: Result<T, _> = serde_path_to_error::deserialize(&mut de);
     let out = res.map_err(|err| {
         let mut loc = vec![json!("body")];
         for seg in err.path().iter() {

@@ -214,6 +214,35 @@ mod tests {
         );
     }
 
+    /// The signed sample published with Carbon's official webhook verifier library
+    /// (`Carbon-for-Developers/webhook-library`, `examples/example.py`): key, body and both
+    /// signature headers are reproduced byte for byte.
+    #[test]
+    fn reproduces_official_signed_sample() {
+        let e = WebhookEvent {
+            timestamp: 1_721_392_406,
+            ..sample()
+        };
+        assert_eq!(
+            e.body(),
+            r#"{"payload": "{\"webhook_type\": \"FILES_CREATED\", \"obj\": {\"object_type\": \"FILE_LIST\", \"object_id\": [\"46654\"], \"additional_information\": \"null\"}, \"customer_id\": \"satvik\", \"timestamp\": \"1721392406\"}"}"#
+        );
+        let (v1, v2) = signature_headers(
+            "aa76aee859f223451fd9bfb37ce893a0",
+            e.timestamp,
+            &e.payload_json(),
+        )
+        .unwrap();
+        assert_eq!(
+            v1,
+            "t=1721392406,v1=aa2273ab64bb9162e7e7983a9cd7ab9f90d686691b1fd25c577991ad42c53fc1"
+        );
+        assert_eq!(
+            v2,
+            "t=1721392406,v2=42a86d4083fee090b5a0800a91e82fb389f0bed4da757d07ee8ba97485194e59"
+        );
+    }
+
     #[test]
     fn signatures_match_independent_hmac() {
         let key = "0123456789abcdef0123456789abcdef";

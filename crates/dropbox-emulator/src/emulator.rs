@@ -400,10 +400,31 @@ pub fn full_account_json(state: &State, a: &Account) -> Value {
 }
 
 impl Shared {
-    /// Signals a change in `store`: wakes longpolls and queues webhooks.
-    pub fn notify(&self, state: &State, store: u64) {
+    /// Signals a change at `paths` (lowercased, absolute) in `store`: wakes longpolls and
+    /// queues webhooks for linked accounts that can see the change.
+    pub fn notify(&self, state: &State, store: u64, paths: &[&str]) {
         self.changes.send_modify(|v| *v += 1);
-        for acct in state.accounts_of_store(store) {
+        let members = state.accounts_of_store(store);
+        let home_of = |a: &Account| {
+            state
+                .namespaces
+                .get(&a.home_ns)
+                .map(|n| n.prefix.clone())
+                .unwrap_or_default()
+        };
+        let homes: Vec<String> = members.iter().map(home_of).collect();
+        let under = |p: &str, pre: &str| {
+            pre.is_empty()
+                || p == pre
+                || (p.starts_with(pre) && p.as_bytes().get(pre.len()) == Some(&b'/'))
+        };
+        for (acct, home) in members.iter().zip(&homes) {
+            let sees = paths
+                .iter()
+                .any(|p| under(p, home) || !homes.iter().any(|h| !h.is_empty() && under(p, h)));
+            if !sees {
+                continue;
+            }
             if let Some(apps) = state.linked.get(&acct.account_id) {
                 for app in apps {
                     if state.apps.get(app).is_some_and(|a| !a.webhooks.is_empty()) {
@@ -647,7 +668,7 @@ impl Shared {
             .ok_or_else(|| AdminError::Internal("store missing".into()))?;
         store.insert_entry(lower.clone(), entry.clone());
         let out = entry_json(&prefix, &lower, &entry);
-        self.notify(&st, store_id);
+        self.notify(&st, store_id, &[&lower]);
         Ok(out)
     }
 
@@ -704,7 +725,7 @@ impl Shared {
         store.insert_entry(lower.clone(), entry.clone());
         self.register_new_ids(&mut st, store_id);
         st.ids.insert(id, (store_id, lower.clone()));
-        self.notify(&st, store_id);
+        self.notify(&st, store_id, &[&lower]);
         Ok(entry_json(&prefix, &lower, &entry))
     }
 
@@ -730,7 +751,7 @@ impl Shared {
         for id in removed_ids {
             st.ids.remove(&id);
         }
-        self.notify(&st, store_id);
+        self.notify(&st, store_id, &[&lower]);
         Ok(json!({"metadata": out}))
     }
 
@@ -779,7 +800,7 @@ impl Shared {
             .get(&new_lower)
             .ok_or_else(|| AdminError::Internal("moved entry missing".into()))?;
         let out = entry_json(&prefix, &new_lower, e);
-        self.notify(&st, store_id);
+        self.notify(&st, store_id, &[&from_lower, &new_lower]);
         Ok(json!({"metadata": out}))
     }
 
@@ -1066,7 +1087,7 @@ pub fn mint_grant(
         .entry(account_id.to_string())
         .or_default()
         .insert(app_key.to_string());
-    let access = mint_access(st, gid, ttl);
+    let access = mint_access(st, gid, ttl, None);
     let uid = st
         .accounts
         .get(account_id)
@@ -1086,14 +1107,15 @@ pub fn mint_grant(
     v
 }
 
-/// Mints an access token for a grant.
-pub fn mint_access(st: &mut State, grant: u64, ttl: i64) -> String {
+/// Mints an access token for a grant (optionally with narrowed scopes).
+pub fn mint_access(st: &mut State, grant: u64, ttl: i64, scopes: Option<Vec<String>>) -> String {
     let token = State::new_token("sl.u.", 120);
     st.access_tokens.insert(
         token.clone(),
         crate::state::AccessToken {
             grant,
             expires_at: now_secs() + ttl,
+            scopes,
         },
     );
     token

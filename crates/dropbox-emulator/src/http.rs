@@ -184,7 +184,8 @@ pub fn authenticate(
         return Err(ApiErr::Auth(json!({".tag": "expired_access_token"})));
     }
     if let Some(scope) = required_scope {
-        if !grant.scopes.is_empty() && !grant.scopes.iter().any(|s| s == scope) {
+        let scopes = at.scopes.as_ref().unwrap_or(&grant.scopes);
+        if !scopes.is_empty() && !scopes.iter().any(|s| s == scope) {
             return Err(ApiErr::Auth(
                 json!({".tag": "missing_scope", "required_scope": scope}),
             ));
@@ -356,8 +357,26 @@ fn fault_response(f: &Fault) -> Response {
 }
 
 /// Adds `X-Dropbox-Request-Id` and applies injected faults.
-pub async fn request_layer(State(shared): State<SharedRef>, req: Request, next: Next) -> Response {
+pub async fn request_layer(
+    State(shared): State<SharedRef>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let path = req.uri().path().to_string();
+    // `authorization` URL parameter = Authorization header (not for the no-auth longpoll).
+    if path.starts_with("/2/")
+        && path != "/2/files/list_folder/longpoll"
+        && !req.headers().contains_key(header::AUTHORIZATION)
+    {
+        let from_query = req.uri().query().and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "authorization")
+                .map(|(_, v)| v.into_owned())
+        });
+        if let Some(v) = from_query.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            req.headers_mut().insert(header::AUTHORIZATION, v);
+        }
+    }
     let mut resp = if path.starts_with("/__admin") {
         next.run(req).await
     } else {

@@ -248,12 +248,13 @@ pub async fn serve(config: Config) -> Result<RunningEmulator, EmulatorError> {
         webhook_rx,
     )));
     if let Some(seed) = &config.seed {
-        let account_id = seed::load(&shared, seed)?;
+        let (account_id, snapshot) = seed::load(&shared, seed)?;
         if seed.watch {
             tasks.push(tokio::spawn(seed::watch(
                 Arc::downgrade(&shared),
                 account_id,
                 seed.dir.clone(),
+                snapshot,
             )));
         }
     }

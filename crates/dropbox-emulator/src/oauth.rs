@@ -338,7 +338,9 @@ pub async fn authorize_post(State(sh): State<SharedRef>, body: Bytes) -> Respons
             match existing {
                 Some(a) => a.account_id,
                 None if p.disable_signup => {
-                    return error_page("No account with that email exists and sign-up is disabled.");
+                    return error_page(
+                        "No account with that email exists and sign-up is disabled.",
+                    );
                 }
                 None => match create_account_locked(
                     &mut model,
@@ -519,7 +521,7 @@ pub async fn token(
             if !g.pkce && secret_ok != Some(true) {
                 return token_error("invalid_client: Invalid client_id or client_secret", None);
             }
-            let scope = match form.get("scope") {
+            let narrowed = match form.get("scope") {
                 Some(s) => {
                     let req: Vec<String> = s.split_whitespace().map(str::to_string).collect();
                     if !g.scopes.is_empty() && req.iter().any(|x| !g.scopes.contains(x)) {
@@ -528,11 +530,12 @@ pub async fn token(
                             Some("requested scope exceeds the granted scopes"),
                         );
                     }
-                    req.join(" ")
+                    Some(req)
                 }
-                None => g.scopes.join(" "),
+                None => None,
             };
-            let access = mint_access(&mut model, gid, ttl);
+            let scope = narrowed.as_ref().unwrap_or(&g.scopes).join(" ");
+            let access = mint_access(&mut model, gid, ttl, narrowed);
             let v: Value = json!({"access_token": access, "token_type": "bearer", "expires_in": ttl, "scope": scope});
             json_response(StatusCode::OK, &v)
         }

@@ -11,7 +11,7 @@ use crate::emulator::{AccountReq, Shared};
 use crate::error::EmulatorError;
 
 /// What the watcher remembers about a path: (is_dir, size, mtime nanos).
-type Snapshot = BTreeMap<String, (bool, u64, u128)>;
+pub type Snapshot = BTreeMap<String, (bool, u64, u128)>;
 
 fn walk(root: &Path) -> Snapshot {
     let mut out = Snapshot::new();
@@ -75,8 +75,9 @@ fn apply(sh: &Shared, account_id: &str, root: &Path, old: &Snapshot, new: &Snaps
     }
 }
 
-/// Loads the folder into the account (created if missing); returns the account id.
-pub fn load(sh: &Arc<Shared>, seed: &SeedConfig) -> Result<String, EmulatorError> {
+/// Loads the folder into the account (created if missing); returns the account id and
+/// the snapshot the watcher starts from.
+pub fn load(sh: &Arc<Shared>, seed: &SeedConfig) -> Result<(String, Snapshot), EmulatorError> {
     if !seed.dir.is_dir() {
         return Err(EmulatorError::Config(format!(
             "seed dir {} is not a directory",
@@ -96,15 +97,11 @@ pub fn load(sh: &Arc<Shared>, seed: &SeedConfig) -> Result<String, EmulatorError
         .to_string();
     let snap = walk(&seed.dir);
     apply(sh, &account_id, &seed.dir, &Snapshot::new(), &snap);
-    Ok(account_id)
+    Ok((account_id, snap))
 }
 
 /// Polls the folder about once a second and mirrors changes.
-pub async fn watch(sh: Weak<Shared>, account_id: String, dir: PathBuf) {
-    let d = dir.clone();
-    let mut prev = tokio::task::spawn_blocking(move || walk(&d))
-        .await
-        .unwrap_or_default();
+pub async fn watch(sh: Weak<Shared>, account_id: String, dir: PathBuf, mut prev: Snapshot) {
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let Some(shared) = sh.upgrade() else { return };

@@ -105,6 +105,8 @@ pub struct AccessToken {
     pub grant: u64,
     /// Expiry (unix seconds).
     pub expires_at: i64,
+    /// Narrowed scopes (refresh with `scope`); `None` = the grant's scopes.
+    pub scopes: Option<Vec<String>>,
 }
 
 /// An authorization code.

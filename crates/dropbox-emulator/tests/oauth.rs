@@ -150,6 +150,35 @@ async fn code_flow_with_basic_auth_refresh_and_revoke() {
     let minted = r["access_token"].as_str().expect("at").to_string();
     env.rpc_ok(&minted, "users/get_current_account", Value::Null)
         .await;
+    // Refresh narrowed to a subset of scopes.
+    let (st, narrow) = token_req(
+        &env,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("scope", "account_info.read"),
+        ],
+        true,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(narrow["scope"], "account_info.read");
+    let narrow_tok = narrow["access_token"].as_str().expect("at");
+    env.rpc_ok(narrow_tok, "users/get_current_account", Value::Null)
+        .await;
+    let resp = env
+        .rpc(narrow_tok, "files/list_folder", json!({"path": ""}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    // The `authorization` URL parameter works like the header.
+    let resp = env
+        .http
+        .post(format!("{}/2/users/get_current_account", env.base))
+        .query(&[("authorization", format!("Bearer {minted}"))])
+        .send()
+        .await
+        .expect("query auth");
+    assert_eq!(resp.status(), StatusCode::OK);
     // Wrong secret.
     let (st, e) = token_req(
         &env,

@@ -5,13 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use carbide_core::secrets::MasterKey;
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
 
 use crate::StoreError;
 
-const MAX_IDLE_READERS: usize = 4;
+/// Upper bound on concurrently open reader connections; callers beyond it wait.
+const MAX_READERS: usize = 8;
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![M::up(include_str!("migrations/0001_tenancy.sql"))])
@@ -20,8 +21,14 @@ fn migrations() -> Migrations<'static> {
 struct Inner {
     path: std::path::PathBuf,
     writer: Mutex<Connection>,
-    readers: Mutex<Vec<Connection>>,
+    readers: Mutex<Readers>,
+    reader_returned: Condvar,
     key: MasterKey,
+}
+
+struct Readers {
+    idle: Vec<Connection>,
+    open: usize,
 }
 
 /// Handle to the carbide database. Clone freely.
@@ -61,7 +68,11 @@ impl Store {
             inner: Arc::new(Inner {
                 path: db_path.to_path_buf(),
                 writer: Mutex::new(writer),
-                readers: Mutex::new(Vec::new()),
+                readers: Mutex::new(Readers {
+                    idle: Vec::new(),
+                    open: 0,
+                }),
+                reader_returned: Condvar::new(),
                 key,
             }),
         })
@@ -88,16 +99,30 @@ impl Store {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let conn = self.inner.readers.lock().pop();
-        let conn = match conn {
-            Some(c) => c,
-            None => open_conn(&self.inner.path)?,
+        let conn = {
+            let mut r = self.inner.readers.lock();
+            loop {
+                if let Some(c) = r.idle.pop() {
+                    break c;
+                }
+                if r.open < MAX_READERS {
+                    r.open += 1;
+                    drop(r);
+                    match open_conn(&self.inner.path) {
+                        Ok(c) => break c,
+                        Err(e) => {
+                            self.inner.readers.lock().open -= 1;
+                            self.inner.reader_returned.notify_one();
+                            return Err(e);
+                        }
+                    }
+                }
+                self.inner.reader_returned.wait(&mut r);
+            }
         };
         let out = f(&conn);
-        let mut pool = self.inner.readers.lock();
-        if pool.len() < MAX_IDLE_READERS {
-            pool.push(conn);
-        }
+        self.inner.readers.lock().idle.push(conn);
+        self.inner.reader_returned.notify_one();
         out
     }
 

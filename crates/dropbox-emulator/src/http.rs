@@ -363,6 +363,28 @@ pub async fn request_layer(
     next: Next,
 ) -> Response {
     let path = req.uri().path().to_string();
+    let api = path.starts_with("/2/") || path == "/oauth2/token";
+    if api && req.method() == axum::http::Method::OPTIONS {
+        // CORS preflight, as the real API hosts answer it.
+        let mut resp = Response::new(Body::empty());
+        let h = resp.headers_mut();
+        h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+        h.insert(
+            "access-control-allow-methods",
+            HeaderValue::from_static("POST, GET, OPTIONS"),
+        );
+        h.insert(
+            "access-control-allow-headers",
+            HeaderValue::from_static(
+                "Authorization, Content-Type, Dropbox-API-Arg, Dropbox-API-Path-Root, Dropbox-API-Select-User, Dropbox-API-Select-Admin, Range, If-None-Match",
+            ),
+        );
+        h.insert("access-control-max-age", HeaderValue::from_static("600"));
+        if let Ok(v) = HeaderValue::from_str(&request_id()) {
+            h.insert("x-dropbox-request-id", v);
+        }
+        return resp;
+    }
     // `authorization` URL parameter = Authorization header (not for the no-auth longpoll).
     if path.starts_with("/2/")
         && path != "/2/files/list_folder/longpoll"
@@ -391,6 +413,16 @@ pub async fn request_layer(
     };
     if let Ok(v) = HeaderValue::from_str(&request_id()) {
         resp.headers_mut().insert("x-dropbox-request-id", v);
+    }
+    if api {
+        let h = resp.headers_mut();
+        h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+        h.insert(
+            "access-control-expose-headers",
+            HeaderValue::from_static(
+                "Dropbox-API-Result, X-Dropbox-Request-Id, Content-Range, Retry-After, ETag",
+            ),
+        );
     }
     resp
 }

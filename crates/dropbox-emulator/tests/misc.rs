@@ -369,6 +369,34 @@ async fn seed_dir_and_watch() {
 }
 
 #[tokio::test]
+async fn cors_preflight_and_headers() {
+    let env = start().await;
+    let resp = env
+        .http
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/2/files/list_folder", env.base),
+        )
+        .header("Origin", "http://localhost:3000")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .expect("preflight");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+    assert!(
+        resp.headers()["access-control-allow-headers"]
+            .to_str()
+            .expect("h")
+            .contains("Dropbox-API-Arg")
+    );
+    let resp = env
+        .rpc("sl.u.x", "users/get_current_account", Value::Null)
+        .await;
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+}
+
+#[tokio::test]
 async fn admin_key_is_enforced() {
     let env = start_with(Config {
         admin_key: Some("sekrit".into()),

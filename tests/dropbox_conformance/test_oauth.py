@@ -199,3 +199,21 @@ def test_access_tokens_expire_after_configured_lifetime(emu):
     with pytest.raises(AuthError) as e:
         emu.client(tok["access_token"]).users_get_current_account()
     assert e.value.error.is_expired_access_token()
+
+
+def test_no_redirect_flow_shows_code(emu):
+    acct = emu.account()
+    flow = oauth.DropboxOAuth2FlowNoRedirect(
+        APP_KEY, consumer_secret=APP_SECRET, token_access_type="offline", ca_certs=emu.pem
+    )
+    flow.requests_session.trust_env = False
+    url = flow.start()
+    b = _browser(emu)
+    rid = _hidden(b.get(url).text, "request_id")
+    page = b.post(
+        f"{emu.base_url}/oauth2/authorize",
+        data={"request_id": rid, "account_id": acct["account_id"], "decision": "allow"},
+    )
+    code = re.search(r'<code id="code">([^<]+)</code>', page.text).group(1)
+    result = flow.finish(code)
+    assert result.account_id == acct["account_id"] and result.refresh_token

@@ -6,6 +6,7 @@
 //! - [`webhook`]: Carbon's webhook body and signature algorithm.
 
 pub mod enums;
+pub mod search_text;
 pub mod secrets;
 pub mod timefmt;
 pub mod webhook;

@@ -464,5 +464,5 @@ fn split_heads(rows: &mut [f32], h: usize, dh: usize, heads: usize) -> Vec<(usiz
 /// Applies `f` to blocks of whole rows in parallel (on the current rayon pool).
 fn par_rows(data: &mut [f32], width: usize, f: impl Fn(&mut [f32]) + Sync) {
     const ROWS_PER_TASK: usize = 64;
-    data.par_chunks_mut(width * ROWS_PER_TASK).for_each(|rows| f(rows));
+    data.par_chunks_mut(width * ROWS_PER_TASK).for_each(&f);
 }

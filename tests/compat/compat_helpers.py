@@ -22,6 +22,16 @@ from carbon.exceptions import ApiException
 CLIENT_ERRORS = range(400, 500)
 POLL_TIMEOUT_S = 20.0
 
+# Secrets handed to or received from the server during the run (API keys, access tokens, white-label
+# client secrets, webhook signing keys); the session teardown checks none of them reached its log.
+SENSITIVE: set[str] = set()
+
+
+def remember_secret(value: str) -> str:
+    if value:
+        SENSITIVE.add(value)
+    return value
+
 
 # --------------------------------------------------------------------------- SDK clients
 
@@ -45,7 +55,8 @@ def new_customer_id(prefix: str = "cust") -> str:
 def ensure_customer(base_url: str, api_key: str, customer_id: str) -> str:
     """Creates the customer (first use of /auth/v1/access_token) and returns its access token."""
     tok = customer_client(base_url, api_key, customer_id).auth.get_access_token(validate=True)
-    return tok.access_token
+    remember_secret(tok.refresh_token)
+    return remember_secret(tok.access_token)
 
 
 # --------------------------------------------------------------------------- conversions
@@ -198,7 +209,8 @@ def poll(predicate: Callable[[], object], what: str, timeout: float = POLL_TIMEO
 class WebhookReceiver:
     """HTTP server on 127.0.0.1:0 that records every POST and answers 200."""
 
-    def __init__(self) -> None:
+    def __init__(self, fail_first: int = 0) -> None:
+        self.fail_first = fail_first  # answer 500 to this many deliveries first (retry tests)
         self.requests: list[dict] = []
         self._cond = threading.Condition()
         self._httpd: ThreadingHTTPServer | None = None
@@ -225,9 +237,11 @@ class WebhookReceiver:
                     "received_at": time.time(),
                 }
                 with receiver._cond:
+                    failing = len(receiver.requests) < receiver.fail_first
+                    entry["answered"] = 500 if failing else 200
                     receiver.requests.append(entry)
                     receiver._cond.notify_all()
-                self.send_response(200)
+                self.send_response(entry["answered"])
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", "2")
                 self.end_headers()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from compat_helpers import WebhookReceiver, new_customer_id
+from compat_helpers import SENSITIVE, WebhookReceiver, new_customer_id
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_RE = re.compile(r"carbide listening on (http://127\.0\.0\.1:\d+)")
@@ -121,6 +122,8 @@ def server():
     env["CARBIDE_LISTEN"] = "127.0.0.1:0"
     env.pop("CARBIDE_PUBLIC_URL", None)
     env.pop("CARBIDE_CONFIG", None)  # hermetic: only the variables set here configure the server
+    # verbose logs for our own crates, so the "no secrets in logs" check below means something
+    env.setdefault("CARBIDE_LOG", "info,carbide=debug,carbide_api=debug,carbide_sync=debug,carbide_store=debug")
 
     # Org A is created before the server starts (the other orgs are created while it runs).
     org_a = run_org_create(env, "compat-org-a")
@@ -188,6 +191,15 @@ def server():
         assert rc == 0, (
             f"carbide serve must exit 0 on SIGTERM, exited {rc}; stderr tail:\n{srv.stderr_tail()}"
         )
+        logs = srv.stderr_path.read_text(errors="replace") + "\n".join(stdout_lines)
+        secrets = {o.api_key for o in srv.orgs} | SENSITIVE
+        leaked = sorted(s[:6] + "…" for s in secrets if s and s in logs)
+        assert not leaked, (
+            f"{len(leaked)} secret(s) (API keys, access tokens, white-label secrets or webhook signing "
+            f"keys) appear in carbide's logs ({srv.stderr_path}): {leaked}"
+        )
+        if not os.environ.get("CARBIDE_COMPAT_KEEP"):
+            shutil.rmtree(data_dir, ignore_errors=True)  # kept for inspection whenever a check failed
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from compat_helpers import (
-    CLIENT_ERRORS,
     assert_fastapi_422,
     customer_client,
     expect_api_error,

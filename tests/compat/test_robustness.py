@@ -147,3 +147,52 @@ def test_sdk_host_with_trailing_slash(base_url, org_a):
     # The SDK strips a trailing slash from the host; make sure that form works too.
     c = customer_client(base_url + "/", org_a.api_key, new_customer_id())
     assert c.users.who_am_i(validate=True).organization_id == org_a.id
+
+
+@pytest.mark.parametrize(
+    "case,method,path,auth",
+    [
+        ("missing authorization", "POST", "/list_users", None),
+        ("wrong api key", "POST", "/list_users", "Bearer wrong-key"),
+        ("customer token on org endpoint", "POST", "/webhooks", "TOKEN"),
+        ("unknown path", "POST", "/no/such/endpoint", "KEY"),
+        ("accepted request", "POST", "/list_users", "KEY"),
+    ],
+)
+def test_keep_alive_survives_rejected_requests(base_url, org_a, case, method, path, auth):
+    """The SDK pools keep-alive connections (urllib3) and does not retry a POST whose connection was
+    closed under it. A response to a request whose body the server did not read must either leave the
+    connection usable or say `Connection: close`; silently closing it makes the caller's *next* call
+    fail with RemoteDisconnected."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if auth == "KEY":
+        headers["authorization"] = f"Bearer {org_a.api_key}"
+    elif auth == "TOKEN":
+        headers["authorization"] = f"Token {ensure_customer(base_url, org_a.api_key, new_customer_id())}"
+    elif auth:
+        headers["authorization"] = auth
+    big = ('{"filters": {"customer_ids": ["' + "x" * 200_000 + '"]}}').encode()
+    u = urlsplit(base_url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    try:
+        conn.request(method, path, body=big, headers=headers)
+        first = conn.getresponse()
+        first.read()
+        if (first.getheader("connection") or "").lower() == "close":
+            return
+        try:
+            conn.request("POST", "/list_users", body=b"{}", headers={"Content-Type": "application/json"})
+            second = conn.getresponse()
+            second.read()
+        except (http.client.HTTPException, ConnectionError) as e:
+            raise AssertionError(
+                f"{case}: after a {first.status} to {method} {path} (request body unread?), the server "
+                f"closed the keep-alive connection without `Connection: close`; the next request failed "
+                f"with {e!r}. The SDK's next POST would fail the same way."
+            ) from None
+        assert second.status == 422, f"{case}: second request on the reused connection: {second.status}"
+    finally:
+        conn.close()

@@ -252,7 +252,11 @@ def test_update_users_limits_and_interval(base_url, org_a, cid):
         validate=True,
     )
     assert res.success is True
-    oc.users.get(customer_id=cid, validate=True)  # still validates
+    limits = plain(oc.users.get(customer_id=cid, validate=True).custom_limits) or {}
+    assert limits.get("max_files") == 10 and limits.get("max_files_per_upload") == 5, (
+        f"/user custom_limits must reflect max_files=10, max_files_per_upload=5; got {limits!r}"
+    )
+    assert limits.get("max_characters") in (None, -1), f"max_characters=-1 means unlimited; got {limits!r}"
     res = oc.users.update_users(customer_ids=[cid], auto_sync_interval=-1, validate=True)
     assert res.success is True, "auto_sync_interval=-1 (use org/global default) must be accepted"
 

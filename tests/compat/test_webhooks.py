@@ -14,6 +14,7 @@ from compat_helpers import (
     expect_api_error,
     org_client,
     raw,
+    remember_secret,
     verify_carbon_signatures,
 )
 
@@ -27,6 +28,13 @@ WEBHOOK_TYPES = {
 OBJECT_TYPES = {"CHUNK_LIST", "DATA_SOURCE", "FILE", "FILE_LIST", "NONE", "ORGANIZATION_USER", "UPLOAD_REQUEST_ID", "WEBPAGE"}
 
 
+def _add(oc, url: str):
+    """webhooks.add_url with validate=True; remembers the signing key for the log check."""
+    hook = oc.webhooks.add_url(url=url, validate=True)
+    remember_secret(hook.signing_key)
+    return hook
+
+
 def _url(n: int) -> str:
     return f"https://hooks.example.com/carbide/{n}"
 
@@ -36,7 +44,7 @@ def _url(n: int) -> str:
 
 def test_add_webhook(base_url, fresh_org):
     oc = org_client(base_url, fresh_org.api_key)
-    hook = oc.webhooks.add_url(url=_url(1), validate=True)
+    hook = _add(oc, _url(1))
     assert hook.url == _url(1)
     assert hook.organization_id == fresh_org.id
     assert hook.status == "ACTIVE", f"a new webhook must be ACTIVE, got {hook.status!r}"
@@ -50,7 +58,7 @@ def test_add_webhook(base_url, fresh_org):
 
 def test_list_webhooks_hides_signing_key(base_url, fresh_org):
     oc = org_client(base_url, fresh_org.api_key)
-    created = [oc.webhooks.add_url(url=_url(i), validate=True) for i in range(2)]
+    created = [_add(oc, _url(i)) for i in range(2)]
     res = oc.webhooks.urls(validate=True)
     assert res.count == 2, f"POST /webhooks count must be 2, got {res.count}"
     assert sorted(h.id for h in res.results) == sorted(h.id for h in created)
@@ -68,7 +76,7 @@ def test_list_webhooks_hides_signing_key(base_url, fresh_org):
 
 def test_list_webhooks_filters_pagination_order(base_url, fresh_org):
     oc = org_client(base_url, fresh_org.api_key)
-    created = [oc.webhooks.add_url(url=_url(i), validate=True) for i in range(3)]
+    created = [_add(oc, _url(i)) for i in range(3)]
     one = oc.webhooks.urls(filters={"ids": [created[1].id]}, validate=True)
     assert [h.id for h in one.results] == [created[1].id], f"filters.ids: {[h.id for h in one.results]}"
     assert one.count == 1, f"count must reflect the filter, got {one.count}"
@@ -88,23 +96,23 @@ def test_list_webhooks_filters_pagination_order(base_url, fresh_org):
 def test_at_most_three_webhooks(base_url, fresh_org):
     oc = org_client(base_url, fresh_org.api_key)
     for i in range(3):
-        oc.webhooks.add_url(url=_url(i), validate=True)
-    expect_api_error(lambda: oc.webhooks.add_url(url=_url(4), validate=True), CLIENT_ERRORS, "4th /add_webhook")
+        _add(oc, _url(i))
+    expect_api_error(lambda: _add(oc, _url(4)), CLIENT_ERRORS, "4th /add_webhook")
     assert oc.webhooks.urls(validate=True).count == 3, "the rejected 4th webhook must not be stored"
 
 
 def test_delete_webhook(base_url, fresh_org):
     oc = org_client(base_url, fresh_org.api_key)
-    keep = oc.webhooks.add_url(url=_url(1), validate=True)
-    gone = oc.webhooks.add_url(url=_url(2), validate=True)
+    keep = _add(oc, _url(1))
+    gone = _add(oc, _url(2))
     res = oc.webhooks.delete_url(webhook_id=gone.id, validate=True)
     assert res.success is True
     remaining = oc.webhooks.urls(validate=True)
     assert [h.id for h in remaining.results] == [keep.id], f"after delete: {[h.id for h in remaining.results]}"
     expect_api_error(lambda: oc.webhooks.delete_url(webhook_id=gone.id, validate=True), {404}, "deleting a deleted webhook")
     # a freed slot can be reused: 3 hooks again
-    oc.webhooks.add_url(url=_url(3), validate=True)
-    oc.webhooks.add_url(url=_url(4), validate=True)
+    _add(oc, _url(3))
+    _add(oc, _url(4))
     assert oc.webhooks.urls(validate=True).count == 3
 
 
@@ -121,14 +129,14 @@ def test_delete_webhook_bad_id_is_422(base_url, fresh_org):
 def test_webhook_tenancy(base_url, new_org):
     a, b = new_org(), new_org()
     oa, ob = org_client(base_url, a.api_key), org_client(base_url, b.api_key)
-    ha = oa.webhooks.add_url(url=_url(1), validate=True)
+    ha = _add(oa, _url(1))
     assert ob.webhooks.urls(validate=True).count == 0, "org B must not see org A's webhooks"
     assert ob.webhooks.urls(filters={"ids": [ha.id]}, validate=True).results == []
     expect_api_error(lambda: ob.webhooks.delete_url(webhook_id=ha.id, validate=True), {403, 404}, "org B deleting org A's webhook")
     assert [h.id for h in oa.webhooks.urls(validate=True).results] == [ha.id], "org A's webhook must survive"
     # the limit of 3 is per organisation
     for i in range(3):
-        ob.webhooks.add_url(url=_url(10 + i), validate=True)
+        _add(ob, _url(10 + i))
 
 
 # --------------------------------------------------------------------------- delivery
@@ -170,7 +178,7 @@ def _check_envelope(ev: dict) -> dict:
 
 def test_webhook_delivery_user_deleted(base_url, fresh_org, webhook_receiver, cid):
     oc = org_client(base_url, fresh_org.api_key)
-    hook = oc.webhooks.add_url(url=webhook_receiver.url, validate=True)
+    hook = _add(oc, webhook_receiver.url)
     ensure_customer(base_url, fresh_org.api_key, cid)
     assert oc.users.delete(customer_ids=[cid], validate=True).success is True
 
@@ -189,7 +197,7 @@ def test_webhook_delivery_user_deleted(base_url, fresh_org, webhook_receiver, ci
 
 def test_webhook_delivery_statistics(base_url, fresh_org, webhook_receiver):
     oc = org_client(base_url, fresh_org.api_key)
-    hook = oc.webhooks.add_url(url=webhook_receiver.url, validate=True)
+    hook = _add(oc, webhook_receiver.url)
     assert oc.organizations.update_stats(validate=True).success is True
     ev = webhook_receiver.wait_for(
         lambda e: e["inner"].get("webhook_type") == "FILE_STATISTICS_AGGREGATED",
@@ -206,8 +214,8 @@ def test_webhook_fan_out_to_every_url_with_own_key(base_url, fresh_org, webhook_
     second.start()
     try:
         oc = org_client(base_url, fresh_org.api_key)
-        h1 = oc.webhooks.add_url(url=webhook_receiver.url, validate=True)
-        h2 = oc.webhooks.add_url(url=second.url, validate=True)
+        h1 = _add(oc, webhook_receiver.url)
+        h2 = _add(oc, second.url)
         assert h1.signing_key != h2.signing_key, "each webhook must get its own signing key"
         oc.organizations.update_stats(validate=True)
         for rx, hook in ((webhook_receiver, h1), (second, h2)):
@@ -223,7 +231,7 @@ def test_webhook_fan_out_to_every_url_with_own_key(base_url, fresh_org, webhook_
 def test_webhook_not_delivered_to_other_org(base_url, new_org, webhook_receiver, cid):
     a, b = new_org(), new_org()
     oa, ob = org_client(base_url, a.api_key), org_client(base_url, b.api_key)
-    oa.webhooks.add_url(url=webhook_receiver.url, validate=True)
+    _add(oa, webhook_receiver.url)
     ensure_customer(base_url, b.api_key, cid)
     ob.users.delete(customer_ids=[cid], validate=True)
     # Org B has no webhooks, so its event may only reach this receiver through a tenancy bug. Org A's
@@ -237,3 +245,27 @@ def test_webhook_not_delivered_to_other_org(base_url, new_org, webhook_receiver,
     )
     leaked = [e["inner"] for e in webhook_receiver.events() if e["inner"] and cid in json.dumps(e["inner"]) and ca not in json.dumps(e["inner"])]
     assert not leaked, f"org B's events were delivered to org A's webhook: {leaked!r}"
+
+
+def test_webhook_retried_after_receiver_error(base_url, fresh_org):
+    """Carbon retries a delivery the receiver did not answer with 2xx. carbide's first retry comes
+    after about 15 s, hence the longer wait here."""
+    from compat_helpers import WebhookReceiver
+
+    rx = WebhookReceiver(fail_first=1)
+    rx.start()
+    try:
+        oc = org_client(base_url, fresh_org.api_key)
+        hook = _add(oc, rx.url)
+        oc.organizations.update_stats(validate=True)
+        first = rx.wait_for(lambda e: e["inner"].get("webhook_type") == "FILE_STATISTICS_AGGREGATED", "first attempt")
+        assert first["answered"] == 500
+        second = rx.wait_for(
+            lambda e: e["answered"] == 200 and e["inner"].get("webhook_type") == "FILE_STATISTICS_AGGREGATED",
+            "a retry of FILE_STATISTICS_AGGREGATED after the receiver answered 500",
+            timeout=45,
+        )
+        assert second["inner"] == first["inner"], "a retry must carry the same event payload"
+        verify_carbon_signatures(hook.signing_key, second["headers"], second["body"])
+    finally:
+        rx.stop()

@@ -18,6 +18,7 @@ from compat_helpers import (
     org_client,
     plain,
     raw,
+    remember_secret,
 )
 
 REDIRECT = "https://carbide.example.com/integrations/dropbox"
@@ -31,7 +32,7 @@ def _dropbox_input(secret: str, client_id: str = "dbx-client-id", redirect_uri: 
 
 
 def _secret() -> str:
-    return "s3cr3t-" + uuid.uuid4().hex
+    return remember_secret("s3cr3t-" + uuid.uuid4().hex)
 
 
 def _list(oc, **kwargs) -> dict:

@@ -5,7 +5,9 @@
 //! metrics, a body limit and panic catching. Handlers stay thin and call [`carbide_store::Store`]
 //! on the blocking pool.
 
+mod body;
 pub mod auth;
+pub mod embedding_models;
 pub mod error;
 pub mod extract;
 pub mod metrics;
@@ -48,6 +50,7 @@ pub struct AppState {
     config: Arc<ApiConfig>,
     metrics: Arc<metrics::Metrics>,
     openapi: Arc<OnceLock<String>>,
+    embedding_models: Arc<embedding_models::EmbeddingModels>,
 }
 
 impl AppState {
@@ -58,7 +61,19 @@ impl AppState {
             config: Arc::new(config),
             metrics: Arc::new(metrics::Metrics::new()),
             openapi: Arc::new(OnceLock::new()),
+            embedding_models: Arc::new(embedding_models::EmbeddingModels::none()),
         }
+    }
+
+    /// Sets the embedding models queries are embedded with (default: none, keyword-only search).
+    pub fn with_embedding_models(mut self, models: embedding_models::EmbeddingModels) -> AppState {
+        self.embedding_models = Arc::new(models);
+        self
+    }
+
+    /// The configured embedding models.
+    pub fn embedding_models(&self) -> &embedding_models::EmbeddingModels {
+        &self.embedding_models
     }
 
     /// The store.
@@ -134,6 +149,10 @@ pub fn router(state: AppState) -> Router {
     let max = state.config.max_body_bytes;
     app.fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            body::buffer_body,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

@@ -15,6 +15,7 @@ struct FileConfig {
     public_url: Option<String>,
     log_format: Option<String>,
     max_body_mb: Option<usize>,
+    model_dir: Option<PathBuf>,
 }
 
 /// How logs are written to standard error.
@@ -36,6 +37,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Largest accepted request body (`CARBIDE_MAX_BODY_MB`, default 64).
     pub max_body_bytes: usize,
+    /// Local embedding model directory (`CARBIDE_MODEL_DIR`, default `models/all-MiniLM-L6-v2`).
+    pub model_dir: PathBuf,
 }
 
 impl Config {
@@ -93,11 +96,16 @@ impl Config {
                 .with_context(|| format!("CARBIDE_MAX_BODY_MB must be a number (got {v:?})"))?,
             None => file.max_body_mb.unwrap_or(64),
         };
+        let model_dir = env("CARBIDE_MODEL_DIR")
+            .map(PathBuf::from)
+            .or(file.model_dir)
+            .unwrap_or_else(|| PathBuf::from("models/all-MiniLM-L6-v2"));
         Ok(Config {
             listen,
             data_dir,
             public_url,
             log_format,
+            model_dir,
             max_body_bytes: max_body_mb.saturating_mul(1024 * 1024),
         })
     }

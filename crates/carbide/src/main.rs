@@ -181,6 +181,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             max_body_bytes: cfg.max_body_bytes,
         },
     );
+    let state = state.with_embedding_models(load_embedding_models(&cfg));
     let app = carbide_api::router(state);
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -218,6 +219,24 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     }
     tracing::info!("carbide stopped");
     Ok(())
+}
+
+/// Loads the local MiniLM model from `cfg.model_dir`; it answers Carbon's default model name
+/// (`OPENAI`). Without a model the server still runs and searches keyword-only.
+fn load_embedding_models(cfg: &Config) -> carbide_api::embedding_models::EmbeddingModels {
+    use carbide_api::embedding_models::EmbeddingModels;
+    let threads = carbide_embed::default_threads();
+    match carbide_embed::MiniLm::load(&cfg.model_dir, threads) {
+        Ok(m) => {
+            tracing::info!(dir = %cfg.model_dir.display(), "embedding model loaded");
+            EmbeddingModels::none().with(&["OPENAI"], std::sync::Arc::new(m))
+        }
+        Err(e) => {
+            tracing::warn!(dir = %cfg.model_dir.display(), error = %e,
+                "no embedding model: semantic search unavailable, searches run keyword-only");
+            EmbeddingModels::none()
+        }
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -97,7 +97,77 @@ pub mod webhook_types {
     pub const ORGANIZATION_USER_DELETED: &str = "ORGANIZATION_USER_DELETED";
     /// `/organization/statistics` finished recomputing.
     pub const FILE_STATISTICS_AGGREGATED: &str = "FILE_STATISTICS_AGGREGATED";
+    /// Files were created and queued for their first sync (object: FILE_LIST).
+    pub const FILES_CREATED: &str = "FILES_CREATED";
+    /// A file moved to SYNCING.
+    pub const FILE_SYNCING: &str = "FILE_SYNCING";
+    /// A file finished processing.
+    pub const FILE_READY: &str = "FILE_READY";
+    /// A file failed processing.
+    pub const FILE_ERROR: &str = "FILE_ERROR";
+    /// A file was deleted (when the caller asked for `send_webhook`).
+    pub const FILE_DELETED: &str = "FILE_DELETED";
+    /// Every file of one upload request reached a terminal status.
+    pub const ALL_FILES_PROCESSED: &str = "ALL_FILES_PROCESSED";
 }
+
+/// File sync statuses (`ExternalFileSyncStatuses`).
+pub mod file_status {
+    /// Deferred.
+    pub const DELAYED: &str = "DELAYED";
+    /// Waiting for a worker.
+    pub const QUEUED_FOR_SYNC: &str = "QUEUED_FOR_SYNC";
+    /// Being processed.
+    pub const SYNCING: &str = "SYNCING";
+    /// Processed.
+    pub const READY: &str = "READY";
+    /// Failed; `sync_error_message` says why.
+    pub const SYNC_ERROR: &str = "SYNC_ERROR";
+    /// Resync deciding whether content changed.
+    pub const EVALUATING_RESYNC: &str = "EVALUATING_RESYNC";
+    /// Rate limited, requeued.
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    /// Cancelled.
+    pub const SYNC_ABORTED: &str = "SYNC_ABORTED";
+    /// Waiting for OCR.
+    pub const QUEUED_FOR_OCR: &str = "QUEUED_FOR_OCR";
+    /// Record only (`skip_file_processing`).
+    pub const READY_TO_SYNC: &str = "READY_TO_SYNC";
+    /// Every status, in the spec's order.
+    pub const ALL: &[&str] = &[
+        DELAYED,
+        QUEUED_FOR_SYNC,
+        SYNCING,
+        READY,
+        SYNC_ERROR,
+        EVALUATING_RESYNC,
+        RATE_LIMITED,
+        SYNC_ABORTED,
+        QUEUED_FOR_OCR,
+        READY_TO_SYNC,
+    ];
+    /// Statuses after which nothing more happens without a new request.
+    pub const TERMINAL: &[&str] = &[READY, SYNC_ERROR, SYNC_ABORTED, READY_TO_SYNC];
+}
+
+/// Carbon's `EmbeddingGenerators` enum (default `OPENAI`).
+pub const EMBEDDING_GENERATORS: &[&str] = &[
+    "OPENAI",
+    "AZURE_OPENAI",
+    "AZURE_ADA_LARGE_256",
+    "AZURE_ADA_LARGE_1024",
+    "AZURE_ADA_LARGE_3072",
+    "AZURE_ADA_SMALL_512",
+    "AZURE_ADA_SMALL_1536",
+    "COHERE_MULTILINGUAL_V3",
+    "VERTEX_MULTIMODAL",
+    "OPENAI_ADA_LARGE_256",
+    "OPENAI_ADA_LARGE_1024",
+    "OPENAI_ADA_LARGE_3072",
+    "OPENAI_ADA_SMALL_512",
+    "OPENAI_ADA_SMALL_1536",
+    "SOLAR_1_MINI",
+];
 
 /// Webhook object types (Carbon's `object_type` enum).
 pub mod object_types {
@@ -111,6 +181,8 @@ pub mod object_types {
     pub const FILE_LIST: &str = "FILE_LIST";
     /// A data source.
     pub const DATA_SOURCE: &str = "DATA_SOURCE";
+    /// An upload request (`request_id`).
+    pub const UPLOAD_REQUEST_ID: &str = "UPLOAD_REQUEST_ID";
 }
 
 /// True if `s` is a valid `DataSourceType`.

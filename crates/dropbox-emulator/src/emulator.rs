@@ -244,6 +244,10 @@ pub struct FaultReq {
     /// `json` (default) or `text`.
     #[serde(default)]
     pub body: Option<String>,
+    /// Delay in milliseconds before answering; with status 200 the request is then
+    /// served normally (a slow response).
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
 }
 
 /// Normalises a route name: strips a leading `/` and `2/`.
@@ -847,6 +851,7 @@ impl Shared {
             retry_after: req.retry_after,
             reason: req.reason,
             json: json_body,
+            delay_ms: req.delay_ms.unwrap_or(0),
         });
         Ok(json!({"fault_id": id}))
     }

@@ -404,9 +404,16 @@ pub async fn request_layer(
     } else {
         match shared.take_fault(&normalize_route(&path)) {
             Some(f) => {
-                // Drain the request body so the keep-alive connection stays usable.
-                let _ = axum::body::to_bytes(req.into_body(), 1 << 30).await;
-                fault_response(&f)
+                if f.delay_ms > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(f.delay_ms)).await;
+                }
+                if f.status == 200 {
+                    next.run(req).await
+                } else {
+                    // Drain the request body so the keep-alive connection stays usable.
+                    let _ = axum::body::to_bytes(req.into_body(), 1 << 30).await;
+                    fault_response(&f)
+                }
             }
             None => next.run(req).await,
         }

@@ -101,9 +101,25 @@ async fn main() -> anyhow::Result<()> {
         writeln!(out, "dropbox-emulator listening on {}", running.base_url())?;
         out.flush()?;
     }
+    wait_for_signal().await?;
+    running.shutdown().await;
+    Ok(())
+}
+
+/// Waits for Ctrl-C or SIGTERM (so the temporary blob directory is removed either way).
+async fn wait_for_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing SIGTERM handler")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("waiting for ctrl-c")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
     tokio::signal::ctrl_c()
         .await
         .context("waiting for ctrl-c")?;
-    running.shutdown().await;
     Ok(())
 }

@@ -168,6 +168,8 @@ pub struct Fault {
     pub reason: Option<String>,
     /// JSON (true) or text (false) body.
     pub json: bool,
+    /// Delay before answering (status 200 = delay, then serve normally).
+    pub delay_ms: u64,
 }
 
 /// Everything the emulator knows.

@@ -41,6 +41,16 @@ async fn bench_list_and_download() {
         "created {files} files in {create:.2}s ({:.0} files/s)",
         files as f64 / create
     );
+    if let Some(rss) = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS"))
+                .map(str::to_string)
+        })
+    {
+        println!("process {rss} (server + client, after creating {files} files)");
+    }
 
     // Full recursive listing in pages of 2,000.
     let t = Instant::now();

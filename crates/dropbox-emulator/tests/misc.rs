@@ -65,6 +65,16 @@ async fn fault_injection() {
     assert_eq!(v["error_summary"], "expired_access_token/..");
     env.admin("faults", json!({"route": "files/get_metadata", "status": 409, "reason": "path/not_found", "times": 5})).await;
     env.admin("faults/clear", json!({})).await;
+    // Slow response: delay, then the real answer.
+    env.admin(
+        "faults",
+        json!({"route": "files/list_folder", "status": 200, "delay_ms": 300}),
+    )
+    .await;
+    let t = std::time::Instant::now();
+    env.rpc_ok(&tok, "files/list_folder", json!({"path": ""}))
+        .await;
+    assert!(t.elapsed() >= Duration::from_millis(300));
     assert_eq!(
         env.rpc_409(&tok, "files/get_metadata", json!({"path": "/x"}))
             .await,
@@ -421,4 +431,65 @@ async fn admin_key_is_enforced() {
         .await
         .expect("r");
     assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn team_webhooks_reach_members_who_see_the_change() {
+    let env = start().await;
+    let seen: Seen = Arc::default();
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::get(hook_get).post(hook_post))
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    env.admin(
+        "webhooks",
+        json!({"app_key": APP_KEY, "url": format!("http://{addr}/hook")}),
+    )
+    .await;
+    let ada = env
+        .admin("accounts", json!({"email": "ada@acme.example", "given_name": "Ada", "surname": "Lane", "team": {"name": "Acme"}}))
+        .await;
+    let bob = env
+        .admin("accounts", json!({"email": "bob@acme.example", "given_name": "Bob", "surname": "Stone", "team": {"name": "Acme"}}))
+        .await;
+    let (ada_id, bob_id) = (
+        ada["account_id"].as_str().expect("a").to_string(),
+        bob["account_id"].as_str().expect("b").to_string(),
+    );
+    env.token(&ada_id).await;
+    env.token(&bob_id).await;
+    let wait = |n: usize| {
+        let seen = seen.clone();
+        async move {
+            for _ in 0..100 {
+                let got = seen.lock().await.clone();
+                if got.len() >= n {
+                    return got;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            seen.lock().await.clone()
+        }
+    };
+    env.put(&ada_id, "/private.txt", b"ada only").await;
+    let got = wait(1).await;
+    let v: Value = serde_json::from_str(&got[0].1).expect("json");
+    assert_eq!(v["list_folder"]["accounts"], json!([ada_id]));
+    let root = ada["root_namespace_id"].as_str().expect("r");
+    env.put(&ada_id, &format!("ns:{root}/Shared/plan.md"), b"everyone")
+        .await;
+    let got = wait(2).await;
+    let v: Value = serde_json::from_str(&got[1].1).expect("json");
+    let mut accounts: Vec<String> =
+        serde_json::from_value(v["list_folder"]["accounts"].clone()).expect("list");
+    accounts.sort();
+    let mut expected = vec![ada_id, bob_id];
+    expected.sort();
+    assert_eq!(accounts, expected);
 }

@@ -81,7 +81,10 @@ fn texts(a: &Args, model: &MiniLm) -> Result<(Vec<String>, Vec<String>), String>
             doc["title"].as_str().unwrap_or_default(),
             doc["text"].as_str().unwrap_or_default()
         );
-        let offs = model.tokenizer().tokenize_offsets(&text).map_err(|e| e.to_string())?;
+        let offs = model
+            .tokenizer()
+            .tokenize_offsets(&text)
+            .map_err(|e| e.to_string())?;
         if offs.len() >= 254 {
             chunks.push(text[..offs[253].1].to_string());
         }
@@ -141,8 +144,12 @@ fn main() -> Result<(), String> {
 
     if a.serve {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "{}", json!({"chunks": chunks, "queries": queries, "load_s": load_s}))
-            .map_err(|e| e.to_string())?;
+        writeln!(
+            out,
+            "{}",
+            json!({"chunks": chunks, "queries": queries, "load_s": load_s})
+        )
+        .map_err(|e| e.to_string())?;
         out.flush().map_err(|e| e.to_string())?;
         for line in std::io::stdin().lock().lines() {
             let line = line.map_err(|e| e.to_string())?;

@@ -107,14 +107,21 @@ struct Tensors<'a> {
 }
 
 impl<'a> Tensors<'a> {
-    fn raw(&self, name: &str, shape: &[usize]) -> Result<safetensors::tensor::TensorView<'a>, EmbedError> {
+    fn raw(
+        &self,
+        name: &str,
+        shape: &[usize],
+    ) -> Result<safetensors::tensor::TensorView<'a>, EmbedError> {
         let full = format!("{}{name}", self.prefix);
         let t = self
             .st
             .tensor(&full)
             .map_err(|e| model_err(format!("tensor {full}: {e}")))?;
         if t.dtype() != Dtype::F32 {
-            return Err(model_err(format!("tensor {full} is {:?}, expected F32", t.dtype())));
+            return Err(model_err(format!(
+                "tensor {full} is {:?}, expected F32",
+                t.dtype()
+            )));
         }
         if t.shape() != shape {
             return Err(model_err(format!(
@@ -168,7 +175,10 @@ impl BertModel {
         let cfg: BertConfig = serde_json::from_slice(&cfg_bytes)
             .map_err(|e| model_err(format!("{}: {e}", cfg_path.display())))?;
         if cfg.hidden_act != "gelu" {
-            return Err(model_err(format!("unsupported hidden_act {:?}", cfg.hidden_act)));
+            return Err(model_err(format!(
+                "unsupported hidden_act {:?}",
+                cfg.hidden_act
+            )));
         }
         if cfg.position_embedding_type != "absolute" {
             return Err(model_err(format!(
@@ -177,7 +187,9 @@ impl BertModel {
             )));
         }
         if cfg.num_attention_heads == 0 || cfg.hidden_size % cfg.num_attention_heads != 0 {
-            return Err(model_err("hidden_size is not a multiple of num_attention_heads"));
+            return Err(model_err(
+                "hidden_size is not a multiple of num_attention_heads",
+            ));
         }
         let path = dir.join("model.safetensors");
         let file = std::fs::File::open(&path).map_err(io_err(&path))?;
@@ -260,7 +272,11 @@ impl BertModel {
     /// Runs the encoder over `seqs` packed back to back and returns the last hidden states,
     /// `[total tokens, hidden]` row-major, rows in the order of `seqs`. Must run inside the rayon
     /// pool that should do the work; `threads` is that pool's size.
-    pub(crate) fn forward(&self, seqs: &[Vec<u32>], threads: usize) -> Result<Vec<f32>, EmbedError> {
+    pub(crate) fn forward(
+        &self,
+        seqs: &[Vec<u32>],
+        threads: usize,
+    ) -> Result<Vec<f32>, EmbedError> {
         let h = self.cfg.hidden_size;
         let inter = self.cfg.intermediate_size;
         let heads = self.cfg.num_attention_heads;
@@ -314,7 +330,13 @@ impl BertModel {
                 threads,
             );
             par_rows(&mut x, h, |rows| {
-                bias_layernorm(rows, &layer.b_attn_out, &layer.ln_attn.gamma, &layer.ln_attn.beta, self.eps)
+                bias_layernorm(
+                    rows,
+                    &layer.b_attn_out,
+                    &layer.ln_attn.gamma,
+                    &layer.ln_attn.beta,
+                    self.eps,
+                )
             });
             sgemm(
                 &mut mid,
@@ -342,7 +364,13 @@ impl BertModel {
                 threads,
             );
             par_rows(&mut x, h, |rows| {
-                bias_layernorm(rows, &layer.b_out, &layer.ln_out.gamma, &layer.ln_out.beta, self.eps)
+                bias_layernorm(
+                    rows,
+                    &layer.b_out,
+                    &layer.ln_out.gamma,
+                    &layer.ln_out.beta,
+                    self.eps,
+                )
             });
         }
         Ok(x)
@@ -368,7 +396,12 @@ impl BertModel {
                 };
                 let w = &words[id * h * 4..(id + 1) * h * 4];
                 let p = &self.pos_emb[pos * h..(pos + 1) * h];
-                for (((o, wb), p), t) in row.iter_mut().zip(w.chunks_exact(4)).zip(p).zip(&self.type_emb0) {
+                for (((o, wb), p), t) in row
+                    .iter_mut()
+                    .zip(w.chunks_exact(4))
+                    .zip(p)
+                    .zip(&self.type_emb0)
+                {
                     *o = f32::from_le_bytes([wb[0], wb[1], wb[2], wb[3]]) + p + t;
                 }
             }
@@ -403,55 +436,67 @@ impl BertModel {
         }
         let tasks: Vec<_> = ctx_rows
             .into_iter()
-            .flat_map(|(span, rows)| split_heads(rows, h, dh, heads).into_iter().map(move |hd| (span, hd)))
+            .flat_map(|(span, rows)| {
+                split_heads(rows, h, dh, heads)
+                    .into_iter()
+                    .map(move |hd| (span, hd))
+            })
             .collect();
-        tasks.into_par_iter().for_each_init(Vec::new, |scores: &mut Vec<f32>, (span, (head, out))| {
-            let l = span.len();
-            if l == 0 {
-                return;
-            }
-            scores.clear();
-            scores.resize(l * l, 0.0);
-            let base = span.start * ld;
-            let q = &qkv[base + head * dh..];
-            let k = &qkv[base + h + head * dh..];
-            let v = &qkv[base + 2 * h + head * dh..];
-            sgemm(
-                scores,
-                Mat::new(l, l, l),
-                false,
-                q,
-                Mat::new(l, dh, ld),
-                k,
-                Mat::new(l, dh, ld),
-                Rhs::Transposed,
-                scale,
-                1,
-            );
-            softmax_rows(scores, l);
-            let mut head_out = vec![0.0f32; l * dh];
-            sgemm(
-                &mut head_out,
-                Mat::new(l, dh, dh),
-                false,
-                scores,
-                Mat::new(l, l, l),
-                v,
-                Mat::new(l, dh, ld),
-                Rhs::Plain,
-                1.0,
-                1,
-            );
-            for (dst, src) in out.into_iter().zip(head_out.chunks_exact(dh)) {
-                dst.copy_from_slice(src);
-            }
-        });
+        tasks.into_par_iter().for_each_init(
+            Vec::new,
+            |scores: &mut Vec<f32>, (span, (head, out))| {
+                let l = span.len();
+                if l == 0 {
+                    return;
+                }
+                scores.clear();
+                scores.resize(l * l, 0.0);
+                let base = span.start * ld;
+                let q = &qkv[base + head * dh..];
+                let k = &qkv[base + h + head * dh..];
+                let v = &qkv[base + 2 * h + head * dh..];
+                sgemm(
+                    scores,
+                    Mat::new(l, l, l),
+                    false,
+                    q,
+                    Mat::new(l, dh, ld),
+                    k,
+                    Mat::new(l, dh, ld),
+                    Rhs::Transposed,
+                    scale,
+                    1,
+                );
+                softmax_rows(scores, l);
+                let mut head_out = vec![0.0f32; l * dh];
+                sgemm(
+                    &mut head_out,
+                    Mat::new(l, dh, dh),
+                    false,
+                    scores,
+                    Mat::new(l, l, l),
+                    v,
+                    Mat::new(l, dh, ld),
+                    Rhs::Plain,
+                    1.0,
+                    1,
+                );
+                for (dst, src) in out.into_iter().zip(head_out.chunks_exact(dh)) {
+                    dst.copy_from_slice(src);
+                }
+            },
+        );
     }
 }
 
 /// The rows of one sequence's context block, split by head: head `j` gets, for every token row,
 /// the `dh`-wide column slice `j·dh..(j+1)·dh`.
-fn split_heads(rows: &mut [f32], h: usize, dh: usize, heads: usize) -> Vec<(usize, Vec<&mut [f32]>)> {
+fn split_heads(
+    rows: &mut [f32],
+    h: usize,
+    dh: usize,
+    heads: usize,
+) -> Vec<(usize, Vec<&mut [f32]>)> {
     let mut per_head: Vec<(usize, Vec<&mut [f32]>)> = (0..heads).map(|j| (j, Vec::new())).collect();
     for row in rows.chunks_exact_mut(h) {
         for (j, part) in row.chunks_exact_mut(dh).enumerate() {

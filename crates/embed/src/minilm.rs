@@ -182,7 +182,9 @@ impl MiniLm {
         while start < order.len() {
             let mut end = start;
             let mut tokens = 0;
-            while end < order.len() && (end == start || tokens + ids[order[end]].len() <= self.max_batch_tokens) {
+            while end < order.len()
+                && (end == start || tokens + ids[order[end]].len() <= self.max_batch_tokens)
+            {
                 tokens += ids[order[end]].len();
                 end += 1;
             }

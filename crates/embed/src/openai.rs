@@ -49,7 +49,12 @@ impl std::fmt::Debug for OpenAiConfig {
 impl OpenAiConfig {
     /// Settings with the usual defaults: 64 texts per request, 60 s timeout, 5 retries from
     /// 0.5 s up to 8 s.
-    pub fn new(base_url: impl Into<String>, model: impl Into<String>, dims: usize, max_tokens: usize) -> Self {
+    pub fn new(
+        base_url: impl Into<String>,
+        model: impl Into<String>,
+        dims: usize,
+        max_tokens: usize,
+    ) -> Self {
         Self {
             base_url: base_url.into(),
             api_key: None,
@@ -94,19 +99,26 @@ impl OpenAiCompatible {
     /// runtime's worker thread (reqwest's blocking client); use `spawn_blocking`.
     pub fn new(cfg: OpenAiConfig) -> Result<Self, EmbedError> {
         let base = cfg.base_url.trim_end_matches('/');
-        let url = reqwest::Url::parse(base).map_err(|e| EmbedError::Config(format!("base_url: {e}")))?;
+        let url =
+            reqwest::Url::parse(base).map_err(|e| EmbedError::Config(format!("base_url: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(EmbedError::Config("base_url must be http or https".into()));
         }
         if cfg.dims == 0 || cfg.batch_size == 0 || cfg.model.is_empty() {
-            return Err(EmbedError::Config("model, dims and batch_size must be set".into()));
+            return Err(EmbedError::Config(
+                "model, dims and batch_size must be set".into(),
+            ));
         }
         let endpoint = format!("{base}/v1/embeddings");
         let client = reqwest::blocking::Client::builder()
             .timeout(cfg.timeout)
             .build()
             .map_err(|e| EmbedError::Config(format!("http client: {e}")))?;
-        Ok(Self { cfg, endpoint, client })
+        Ok(Self {
+            cfg,
+            endpoint,
+            client,
+        })
     }
 
     fn request(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {

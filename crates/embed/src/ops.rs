@@ -169,7 +169,16 @@ fn bias_gelu_generic(rows: &mut [f32], bias: &[f32]) {
 
 /// In place: `x = gelu(x + bias)` per row, with BERT's exact (erf) GELU.
 pub(crate) fn bias_gelu(rows: &mut [f32], bias: &[f32]) {
-    dispatch!(bias_gelu_avx2, bias_gelu_generic, (rows: &mut [f32], bias: &[f32]));
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports AVX2 and FMA.
+            unsafe { avx2::bias_gelu(rows, bias) };
+            return;
+        }
+    }
+    bias_gelu_generic(rows, bias)
 }
 
 #[inline(always)]
@@ -219,7 +228,13 @@ fn bias_layernorm_generic(rows: &mut [f32], bias: &[f32], gamma: &[f32], beta: &
 }
 
 /// In place per row: `x = layernorm(x + bias) · gamma + beta` (biased variance, like PyTorch).
-pub(crate) fn bias_layernorm(rows: &mut [f32], bias: &[f32], gamma: &[f32], beta: &[f32], eps: f32) {
+pub(crate) fn bias_layernorm(
+    rows: &mut [f32],
+    bias: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f32,
+) {
     dispatch!(
         bias_layernorm_avx2,
         bias_layernorm_generic,
@@ -235,7 +250,10 @@ fn exp_nonpos(x: f32) -> f32 {
     const LN2_LO: f32 = 1.428_606_8e-6;
     const ROUND: f32 = 12_582_912.0; // 1.5 · 2^23: adding and subtracting rounds to an integer
     let x = x.max(-87.0);
-    let n = (x * LOG2E + ROUND) - ROUND;
+    // k holds round(x·log2 e) in its low mantissa bits; integer ops on the bits (not an `as`
+    // cast, which LLVM does not vectorise) recover it and build 2^n.
+    let k = x * LOG2E + ROUND;
+    let n = k - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let mut p = 1.0 / 5040.0;
     p = p * r + 1.0 / 720.0;
@@ -245,7 +263,7 @@ fn exp_nonpos(x: f32) -> f32 {
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    let scale = f32::from_bits((((n as i32) + 127) as u32) << 23);
+    let scale = f32::from_bits(k.to_bits().wrapping_sub(ROUND.to_bits()).wrapping_add(127) << 23);
     p * scale
 }
 
@@ -259,7 +277,10 @@ fn softmax_rows_generic(rows: &mut [f32], width: usize) {
                 mx[i] = mx[i].max(r[i]);
             }
         }
-        let mut m = rc.remainder().iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+        let mut m = rc
+            .remainder()
+            .iter()
+            .fold(f32::NEG_INFINITY, |a, &b| a.max(b));
         for v in mx {
             m = m.max(v);
         }
@@ -285,7 +306,172 @@ fn softmax_rows_generic(rows: &mut [f32], width: usize) {
 
 /// In place: softmax of each `width`-wide row.
 pub(crate) fn softmax_rows(rows: &mut [f32], width: usize) {
-    dispatch!(softmax_rows_avx2, softmax_rows_generic, (rows: &mut [f32], width: usize));
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports AVX2 and FMA.
+            unsafe { avx2::softmax_rows(rows, width) };
+            return;
+        }
+    }
+    softmax_rows_generic(rows, width)
+}
+
+/// Hand-vectorised AVX2+FMA softmax: the exponential dominates attention outside the GEMMs
+/// and LLVM's auto-vectorisation of the portable version only reaches 4 lanes without FMA.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    /// Eight lanes of [`super::exp_nonpos`], same constants and error.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn exp8(x: __m256) -> __m256 {
+        const ROUND: f32 = 12_582_912.0;
+        let x = _mm256_max_ps(x, _mm256_set1_ps(-87.0));
+        let k = _mm256_fmadd_ps(
+            x,
+            _mm256_set1_ps(std::f32::consts::LOG2_E),
+            _mm256_set1_ps(ROUND),
+        );
+        let n = _mm256_sub_ps(k, _mm256_set1_ps(ROUND));
+        let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_145_75), x);
+        let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428_606_8e-6), r);
+        let mut p = _mm256_set1_ps(1.0 / 5040.0);
+        for c in [
+            1.0 / 720.0,
+            1.0 / 120.0,
+            1.0 / 24.0,
+            1.0 / 6.0,
+            0.5,
+            1.0,
+            1.0,
+        ] {
+            p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
+        }
+        let bits = _mm256_sub_epi32(
+            _mm256_castps_si256(k),
+            _mm256_set1_epi32(ROUND.to_bits() as i32),
+        );
+        let scale = _mm256_slli_epi32::<23>(_mm256_add_epi32(bits, _mm256_set1_epi32(127)));
+        _mm256_mul_ps(p, _mm256_castsi256_ps(scale))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn hsum(v: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+        _mm_cvtss_f32(s)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn hmax(v: __m256) -> f32 {
+        let s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+        let s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_max_ss(s, _mm_movehdup_ps(s));
+        _mm_cvtss_f32(s)
+    }
+
+    /// Eight lanes of [`super::erf`], same coefficients.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn erf8(x: __m256) -> __m256 {
+        let x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-4.0)), _mm256_set1_ps(4.0));
+        let x2 = _mm256_mul_ps(x, x);
+        let mut p = _mm256_set1_ps(-2.726_142_3e-10);
+        for c in [
+            2.770_681_4e-8,
+            -2.101_024e-6,
+            -5.692_506_4e-5,
+            -7.349_906_3e-4,
+            -2.954_600_2e-3,
+            -1.609_603_3e-2,
+        ] {
+            p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(c));
+        }
+        p = _mm256_mul_ps(p, x);
+        let mut q = _mm256_set1_ps(-1.456_607_2e-5);
+        for c in [
+            -2.133_740_6e-4,
+            -1.682_827e-3,
+            -7.373_329_5e-3,
+            -1.426_474e-2,
+        ] {
+            q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(c));
+        }
+        _mm256_div_ps(p, q)
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn bias_gelu(rows: &mut [f32], bias: &[f32]) {
+        let width = bias.len();
+        let vec_end = width / 8 * 8;
+        let half = _mm256_set1_ps(0.5);
+        let one = _mm256_set1_ps(1.0);
+        let rsqrt2 = _mm256_set1_ps(std::f32::consts::FRAC_1_SQRT_2);
+        for row in rows.chunks_exact_mut(width) {
+            let ptr = row.as_mut_ptr();
+            for i in (0..vec_end).step_by(8) {
+                // SAFETY: i + 8 <= vec_end <= width = row.len() = bias.len().
+                let x = unsafe {
+                    _mm256_add_ps(
+                        _mm256_loadu_ps(ptr.add(i)),
+                        _mm256_loadu_ps(bias.as_ptr().add(i)),
+                    )
+                };
+                let e = erf8(_mm256_mul_ps(x, rsqrt2));
+                let y = _mm256_mul_ps(_mm256_mul_ps(half, x), _mm256_add_ps(one, e));
+                unsafe { _mm256_storeu_ps(ptr.add(i), y) };
+            }
+            for (v, b) in row[vec_end..].iter_mut().zip(&bias[vec_end..]) {
+                let x = *v + *b;
+                *v = 0.5 * x * (1.0 + super::erf(x * std::f32::consts::FRAC_1_SQRT_2));
+            }
+        }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn softmax_rows(rows: &mut [f32], width: usize) {
+        let vec_end = width / 8 * 8;
+        for row in rows.chunks_exact_mut(width) {
+            let ptr = row.as_mut_ptr();
+            // SAFETY (all loads/stores below): offsets i..i+8 with i + 8 <= vec_end <= width.
+            let mut vm = _mm256_set1_ps(f32::NEG_INFINITY);
+            for i in (0..vec_end).step_by(8) {
+                vm = _mm256_max_ps(vm, unsafe { _mm256_loadu_ps(ptr.add(i)) });
+            }
+            let m = row[vec_end..].iter().fold(hmax(vm), |a, &b| a.max(b));
+            let vmax = _mm256_set1_ps(m);
+            let mut vs = _mm256_setzero_ps();
+            for i in (0..vec_end).step_by(8) {
+                let e = exp8(_mm256_sub_ps(unsafe { _mm256_loadu_ps(ptr.add(i)) }, vmax));
+                unsafe { _mm256_storeu_ps(ptr.add(i), e) };
+                vs = _mm256_add_ps(vs, e);
+            }
+            let mut tail = 0.0;
+            for v in &mut row[vec_end..] {
+                *v = super::exp_nonpos(*v - m);
+                tail += *v;
+            }
+            let inv = 1.0 / (hsum(vs) + tail);
+            let vinv = _mm256_set1_ps(inv);
+            for i in (0..vec_end).step_by(8) {
+                let v = _mm256_mul_ps(unsafe { _mm256_loadu_ps(ptr.add(i)) }, vinv);
+                unsafe { _mm256_storeu_ps(ptr.add(i), v) };
+            }
+            for v in &mut row[vec_end..] {
+                *v *= inv;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -323,6 +509,25 @@ mod tests {
     }
 
     #[test]
+    fn bias_gelu_matches_exact_formula() {
+        let width = 1541; // vector body plus a tail
+        let bias: Vec<f32> = (0..width).map(|i| (i % 11) as f32 * 0.05 - 0.25).collect();
+        let src: Vec<f32> = (0..width * 2)
+            .map(|i| (i as f32 - width as f32) * 0.006)
+            .collect();
+        let mut got = src.clone();
+        bias_gelu(&mut got, &bias);
+        for (i, g) in got.iter().enumerate() {
+            let x = f64::from(src[i] + bias[i % width]);
+            let want = 0.5 * x * (1.0 + erf_ref(x / std::f64::consts::SQRT_2));
+            assert!(
+                (f64::from(*g) - want).abs() < 2e-6,
+                "gelu({x}) = {g}, want {want}"
+            );
+        }
+    }
+
+    #[test]
     fn exp_matches_std() {
         let mut worst = 0.0f64;
         for i in 0..=87_000 {
@@ -336,29 +541,58 @@ mod tests {
 
     #[test]
     fn softmax_and_layernorm_match_naive() {
-        let width = 21; // not a multiple of the lane count
-        let src: Vec<f32> = (0..width * 3).map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.7).collect();
-        let mut got = src.clone();
-        softmax_rows(&mut got, width);
-        for (row, want) in got.chunks(width).zip(src.chunks(width)) {
-            let m = want.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-            let s: f64 = want.iter().map(|v| ((v - m) as f64).exp()).sum();
-            for (g, v) in row.iter().zip(want) {
-                assert!((*g as f64 - ((v - m) as f64).exp() / s).abs() < 1e-6);
-            }
+        for width in [3, 21, 64, 250] {
+            check_softmax(width);
         }
+        let width = 21; // not a multiple of the lane count
+        let src: Vec<f32> = (0..width * 3)
+            .map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.7)
+            .collect();
         let bias: Vec<f32> = (0..width).map(|i| i as f32 * 0.1).collect();
         let gamma: Vec<f32> = (0..width).map(|i| 1.0 + i as f32 * 0.01).collect();
         let beta: Vec<f32> = (0..width).map(|i| -(i as f32) * 0.02).collect();
         let mut got = src.clone();
         bias_layernorm(&mut got, &bias, &gamma, &beta, 1e-12);
         for (row, want) in got.chunks(width).zip(src.chunks(width)) {
-            let x: Vec<f64> = want.iter().zip(&bias).map(|(a, b)| (a + b) as f64).collect();
+            let x: Vec<f64> = want
+                .iter()
+                .zip(&bias)
+                .map(|(a, b)| (a + b) as f64)
+                .collect();
             let mean = x.iter().sum::<f64>() / width as f64;
             let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / width as f64;
             for i in 0..width {
                 let w = (x[i] - mean) / (var + 1e-12).sqrt() * gamma[i] as f64 + beta[i] as f64;
                 assert!((row[i] as f64 - w).abs() < 1e-5, "{} vs {w}", row[i]);
+            }
+        }
+    }
+
+    fn check_softmax(width: usize) {
+        let src: Vec<f32> = (0..width * 3)
+            .map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.7 + (i % 7) as f32 * 3.0)
+            .collect();
+        let mut got = src.clone();
+        softmax_rows(&mut got, width);
+        let mut generic = src.clone();
+        softmax_rows_generic(&mut generic, width);
+        for ((row, grow), want) in got
+            .chunks(width)
+            .zip(generic.chunks(width))
+            .zip(src.chunks(width))
+        {
+            let m = want.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let s: f64 = want.iter().map(|v| ((v - m) as f64).exp()).sum();
+            for ((g, gg), v) in row.iter().zip(grow).zip(want) {
+                let w = ((v - m) as f64).exp() / s;
+                assert!(
+                    (*g as f64 - w).abs() < 1e-6 * w.max(1e-3),
+                    "width {width}: {g} vs {w}"
+                );
+                assert!(
+                    (*gg as f64 - w).abs() < 1e-6 * w.max(1e-3),
+                    "generic, width {width}"
+                );
             }
         }
     }
@@ -383,7 +617,8 @@ mod tests {
         );
         for i in 0..m {
             for j in 0..n {
-                let want: f32 = 1.0 + 2.0 * (0..k).map(|p| a[i * 9 + p] * b[j * k + p]).sum::<f32>();
+                let want: f32 =
+                    1.0 + 2.0 * (0..k).map(|p| a[i * 9 + p] * b[j * k + p]).sum::<f32>();
                 assert!((c[i * n + j] - want).abs() < 1e-4);
             }
         }

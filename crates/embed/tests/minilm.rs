@@ -44,13 +44,18 @@ fn model_dir() -> Option<PathBuf> {
 }
 
 fn fixture() -> Fixture {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/minilm_reference.json");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/minilm_reference.json");
     let bytes = std::fs::read(&path).expect("fixture present");
     serde_json::from_slice(&bytes).expect("fixture parses")
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
     let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     dot / (na * nb)
@@ -74,7 +79,12 @@ fn matches_sentence_transformers() {
     assert_eq!(model.model_id(), "sentence-transformers/all-MiniLM-L6-v2");
 
     for it in &fx.items {
-        assert_eq!(model.input_ids(&it.text).expect("encode"), it.ids, "ids of {:?}", it.text);
+        assert_eq!(
+            model.input_ids(&it.text).expect("encode"),
+            it.ids,
+            "ids of {:?}",
+            it.text
+        );
         assert_eq!(
             model.count_tokens(&it.text).expect("count"),
             it.untruncated_len - 2,
@@ -95,12 +105,19 @@ fn matches_sentence_transformers() {
         let norm: f64 = v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
         assert!((norm - 1.0).abs() < 1e-5, "norm {norm}");
     }
-    eprintln!("largest 1 - cosine vs sentence-transformers: {:.2e}", 1.0 - worst);
+    eprintln!(
+        "largest 1 - cosine vs sentence-transformers: {:.2e}",
+        1.0 - worst
+    );
 
     // One at a time (query path, batch of one) gives the same vectors as the packed batch.
     for (it, v) in fx.items.iter().zip(&got).take(5) {
         let q = model.embed_query(&it.text).expect("query");
-        assert!(cosine(&q, v) > 0.999_999, "query path differs for {:?}", it.text);
+        assert!(
+            cosine(&q, v) > 0.999_999,
+            "query path differs for {:?}",
+            it.text
+        );
     }
     assert!(model.embed(&[]).expect("empty batch").is_empty());
 }
@@ -122,13 +139,17 @@ fn offsets_cover_word_pieces_without_truncation() {
     }
     // Offsets are bytes into the original text, even where the normaliser strips accents.
     assert_eq!(offs[0].0, 0);
-    assert!(offs.iter().any(|&(_, e)| e == "naïve".len()), "a piece ends after naïve");
+    assert!(
+        offs.iter().any(|&(_, e)| e == "naïve".len()),
+        "a piece ends after naïve"
+    );
     assert_eq!(model.input_ids(&long).expect("ids").len(), 256);
 }
 
 #[test]
 fn missing_model_dir_is_a_clear_error() {
-    let err = MiniLm::load(std::path::Path::new("/nonexistent/carbide-model"), 1).expect_err("must fail");
+    let err =
+        MiniLm::load(std::path::Path::new("/nonexistent/carbide-model"), 1).expect_err("must fail");
     assert!(err.to_string().contains("config.json"), "{err}");
     let Some(dir) = model_dir() else { return };
     let err = MiniLm::load(&dir, 0).expect_err("zero threads");

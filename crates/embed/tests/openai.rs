@@ -53,7 +53,11 @@ async fn handler(State(f): State<Fake>, headers: HeaderMap, Json(body): Json<Val
     f.seen.0.lock().expect("log").push((auth, body.clone()));
     let inputs: Vec<String> = body["input"]
         .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     let ok = |dims: usize| {
         let mut data: Vec<Value> = inputs
@@ -70,12 +74,19 @@ async fn handler(State(f): State<Fake>, headers: HeaderMap, Json(body): Json<Val
     };
     match f.script {
         Script::Ok => ok(4),
-        Script::RateLimitedTwice if n < 2 => {
-            (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "0")], "slow down").into_response()
-        }
+        Script::RateLimitedTwice if n < 2 => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "0")],
+            "slow down",
+        )
+            .into_response(),
         Script::RateLimitedTwice => ok(4),
         Script::AlwaysDown => (StatusCode::SERVICE_UNAVAILABLE, "down").into_response(),
-        Script::BadRequest => (StatusCode::BAD_REQUEST, r#"{"error":{"message":"bad model"}}"#).into_response(),
+        Script::BadRequest => (
+            StatusCode::BAD_REQUEST,
+            r#"{"error":{"message":"bad model"}}"#,
+        )
+            .into_response(),
         Script::WrongDims => ok(3),
     }
 }
@@ -97,8 +108,11 @@ fn serve(script: Script) -> (String, Fake) {
             .build()
             .expect("runtime");
         rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            tx.send(listener.local_addr().expect("addr")).expect("send addr");
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            tx.send(listener.local_addr().expect("addr"))
+                .expect("send addr");
             axum::serve(listener, app).await.expect("serve");
         });
     });
@@ -128,19 +142,30 @@ fn embeds_in_order_batched_with_auth() {
     {
         let seen = fake.seen.0.lock().expect("log");
         assert_eq!(seen[0].0.as_deref(), Some("Bearer sk-test-secret"));
-        assert_eq!(seen[0].1, json!({"model": "text-embedding-3-small", "input": ["a", "bb"]}));
+        assert_eq!(
+            seen[0].1,
+            json!({"model": "text-embedding-3-small", "input": ["a", "bb"]})
+        );
     }
     assert_eq!(p.embed_query("zz").expect("query"), vector("zz"));
     assert!(p.embed(&[]).expect("empty").is_empty());
-    assert_eq!((p.dims(), p.max_tokens(), p.model_id()), (4, 8191, "text-embedding-3-small"));
+    assert_eq!(
+        (p.dims(), p.max_tokens(), p.model_id()),
+        (4, 8191, "text-embedding-3-small")
+    );
     assert!(p.count_tokens("héllo").expect("count") >= 5);
-    assert!(!format!("{p:?}").contains("sk-test-secret"), "api key must not be printed");
+    assert!(
+        !format!("{p:?}").contains("sk-test-secret"),
+        "api key must not be printed"
+    );
 }
 
 #[test]
 fn retries_rate_limits() {
     let (base, fake) = serve(Script::RateLimitedTwice);
-    let got = provider(&base, 8).embed(&["x"]).expect("embed after retries");
+    let got = provider(&base, 8)
+        .embed(&["x"])
+        .expect("embed after retries");
     assert_eq!(got, vec![vector("x")]);
     assert_eq!(fake.calls.load(Ordering::SeqCst), 3);
 }

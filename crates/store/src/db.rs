@@ -15,7 +15,11 @@ use crate::StoreError;
 const MAX_READERS: usize = 8;
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("migrations/0001_tenancy.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("migrations/0001_tenancy.sql")),
+        M::up(include_str!("migrations/0002_files.sql")),
+        M::up(include_str!("migrations/0003_search.sql")),
+    ])
 }
 
 struct Inner {
@@ -24,6 +28,8 @@ struct Inner {
     readers: Mutex<Readers>,
     reader_returned: Condvar,
     key: MasterKey,
+    blobs_dir: std::path::PathBuf,
+    vectors: crate::vector_cache::VectorCache,
 }
 
 struct Readers {
@@ -45,6 +51,15 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// Memory budget of the vector cache: `CARBIDE_VECTOR_CACHE_MB` (default 1024 MiB).
+fn vector_cache_budget() -> usize {
+    std::env::var("CARBIDE_VECTOR_CACHE_MB")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(1024)
+        .saturating_mul(1024 * 1024)
+}
+
 fn open_conn(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(10))?;
@@ -56,7 +71,22 @@ fn open_conn(path: &Path) -> Result<Connection, StoreError> {
 
 impl Store {
     /// Opens (creating if needed) the database at `db_path` and applies pending migrations.
+    /// Blobs (raw files, parsed text) go to `blobs/` beside the database.
     pub fn open(db_path: &Path, key: MasterKey) -> Result<Store, StoreError> {
+        let blobs = db_path
+            .parent()
+            .map(|p| p.join("blobs"))
+            .unwrap_or_else(|| std::path::PathBuf::from("blobs"));
+        Store::open_with_blobs(db_path, key, &blobs)
+    }
+
+    /// [`Store::open`] with an explicit blob directory (created when missing).
+    pub fn open_with_blobs(
+        db_path: &Path,
+        key: MasterKey,
+        blobs_dir: &Path,
+    ) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(blobs_dir)?;
         if let Some(dir) = db_path.parent()
             && !dir.as_os_str().is_empty()
         {
@@ -74,12 +104,26 @@ impl Store {
                 }),
                 reader_returned: Condvar::new(),
                 key,
+                blobs_dir: blobs_dir.to_path_buf(),
+                vectors: crate::vector_cache::VectorCache::new(
+                    vector_cache_budget(),
+                    crate::vector_cache::VectorPrecision::from_env(),
+                ),
             }),
         })
     }
 
+    /// Directory of content-addressed blobs.
+    pub fn blobs_dir(&self) -> &Path {
+        &self.inner.blobs_dir
+    }
+
     pub(crate) fn key(&self) -> &MasterKey {
         &self.inner.key
+    }
+
+    pub(crate) fn vectors(&self) -> &crate::vector_cache::VectorCache {
+        &self.inner.vectors
     }
 
     /// Runs `f` inside an immediate write transaction on the writer connection.

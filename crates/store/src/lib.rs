@@ -5,17 +5,32 @@
 //! `spawn_blocking`. Every query touching customer data filters by organization id and
 //! customer id.
 
+mod blobs;
 mod db;
 mod error;
+mod files;
+mod jobs;
 mod orgs;
 mod outbox;
+mod search;
 mod users;
+mod vector_cache;
 mod webhooks;
 mod white_label;
 
+pub use blobs::sha256_hex;
 pub use error::StoreError;
+pub use files::{
+    ChunkOrder, ChunkRecord, FileFilter, FileOrder, FileQuery, FileRecord, MAX_TAG_FILTER_DEPTH,
+    NewChunk, NewFile, ProcessedFile, TagFilter, TagValue, blob_to_vector, vector_to_blob,
+};
+pub use jobs::{JOB_PROCESS_FILE, Job, NewJob};
 pub use orgs::{Organization, OrganizationStatistics};
 pub use outbox::{OutboxDelivery, OutboxRow};
+pub use search::{
+    ChunkResult, ChunkUpload, KeywordHit, MediaType, SearchFilter, TagExpr, fts_match_query,
+};
+pub use vector_cache::{FileSet, VectorHit, VectorPrecision, VectorScan};
 pub use users::{AccessTokens, Customer, CustomerConfigUpdate, CustomerOrder, ListCustomers};
 pub use webhooks::{Webhook, WebhookOrder};
 pub use white_label::{WhiteLabel, WhiteLabelInput, WhiteLabelOrder};

@@ -183,13 +183,55 @@ impl Store {
         })
     }
 
-    /// Statistics of the organization's files. No file tables exist yet, so every map is empty;
-    /// later migrations extend this with real aggregates.
-    pub fn organization_statistics(
-        &self,
-        _org_id: i64,
-    ) -> Result<OrganizationStatistics, StoreError> {
-        Ok(OrganizationStatistics::default())
+    /// Statistics of the organization's files (every customer), keyed by source / format.
+    pub fn organization_statistics(&self, org_id: i64) -> Result<OrganizationStatistics, StoreError> {
+        self.file_statistics("organization_id = ?1", org_id)
+    }
+
+    /// Statistics of one customer's files.
+    pub fn customer_statistics(&self, customer_pk: i64) -> Result<OrganizationStatistics, StoreError> {
+        self.file_statistics("organization_user_id = ?1", customer_pk)
+    }
+
+    fn file_statistics(&self, cond: &str, id: i64) -> Result<OrganizationStatistics, StoreError> {
+        self.read(|c| {
+            let mut out = OrganizationStatistics::default();
+            let mut st = c.prepare(&format!(
+                "SELECT source, COUNT(*), SUM(coalesce(file_size, 0)), SUM(coalesce(num_characters, 0)), \
+                 SUM(coalesce(num_tokens, 0)), SUM(coalesce(num_embeddings, 0)) \
+                 FROM files WHERE {cond} AND is_folder = 0 GROUP BY source"
+            ))?;
+            let rows = st
+                .query_map([id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, i64>(5)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            for (src, n, size, chars, toks, embs) in rows {
+                out.aggregate_num_files_by_source.insert(src.clone(), n.into());
+                out.aggregate_file_size.insert(src.clone(), size.into());
+                out.aggregate_num_characters.insert(src.clone(), chars.into());
+                out.aggregate_num_tokens.insert(src.clone(), toks.into());
+                out.aggregate_num_embeddings.insert(src, embs.into());
+            }
+            let mut st = c.prepare(&format!(
+                "SELECT coalesce(file_format, 'UNKNOWN'), COUNT(*) FROM files \
+                 WHERE {cond} AND is_folder = 0 GROUP BY 1"
+            ))?;
+            let rows = st
+                .query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            for (fmt, n) in rows {
+                out.aggregate_num_files_by_file_format.insert(fmt, n.into());
+            }
+            Ok(out)
+        })
     }
 
     /// `/organization/statistics`: recompute aggregates, stamp the time and enqueue

@@ -2,6 +2,7 @@
 
 mod auth_routes;
 mod org;
+mod search;
 mod system;
 mod users;
 mod webhooks;
@@ -37,6 +38,8 @@ pub(crate) fn all(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(white_label::list))
         .routes(routes!(white_label::update))
         .routes(routes!(white_label::delete))
+        .routes(routes!(search::get_documents))
+        .routes(routes!(search::upload_chunks_and_embeddings))
 }
 
 pub(crate) async fn not_found() -> Response {

@@ -110,8 +110,8 @@ pub(crate) async fn whoami(
     State(state): State<AppState>,
     auth: CustomerAuth,
 ) -> Result<axum::Json<UserResponse>, ApiError> {
-    let org = auth.org_id;
-    let stats = state.db(move |s| s.organization_statistics(org)).await?;
+    let cid = auth.customer.id;
+    let stats = state.db(move |s| s.customer_statistics(cid)).await?;
     Ok(axum::Json(UserResponse::new(auth.customer, stats)))
 }
 
@@ -127,10 +127,12 @@ pub(crate) async fn get_user(
     let org = auth.org_id;
     let (c, stats) = state
         .db(move |s| {
-            Ok((
-                s.get_customer(org, &req.customer_id)?,
-                s.organization_statistics(org)?,
-            ))
+            let c = s.get_customer(org, &req.customer_id)?;
+            let stats = match &c {
+                Some(c) => s.customer_statistics(c.id)?,
+                None => Default::default(),
+            };
+            Ok((c, stats))
         })
         .await?;
     let c = c.ok_or_else(|| ApiError::not_found("User not found"))?;

@@ -17,7 +17,10 @@ pub async fn buffer_body(State(state): State<AppState>, req: Request, next: Next
     let limit = state.config.max_body_bytes;
     let (parts, body) = req.into_parts();
     match to_bytes(body, limit).await {
-        Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
         Err(_) => {
             let mut resp = (
                 StatusCode::PAYLOAD_TOO_LARGE,

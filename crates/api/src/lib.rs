@@ -5,8 +5,8 @@
 //! metrics, a body limit and panic catching. Handlers stay thin and call [`carbide_store::Store`]
 //! on the blocking pool.
 
-mod body;
 pub mod auth;
+mod body;
 pub mod embedding_models;
 pub mod error;
 pub mod extract;
@@ -51,6 +51,31 @@ pub struct AppState {
     metrics: Arc<metrics::Metrics>,
     openapi: Arc<OnceLock<String>>,
     embedding_models: Arc<embedding_models::EmbeddingModels>,
+    files: Arc<FilesConfig>,
+    registry: Arc<carbide_sync::EmbeddingRegistry>,
+    dropbox: Option<carbide_sync::dropbox::Dropbox>,
+}
+
+/// Settings of the file endpoints.
+#[derive(Debug, Clone)]
+pub struct FilesConfig {
+    /// Largest accepted file (`CARBIDE_MAX_FILE_MB`, default 50 MB).
+    pub max_file_bytes: u64,
+    /// Let `/upload_file_from_url` fetch loopback/private/link-local addresses
+    /// (`CARBIDE_ALLOW_PRIVATE_URLS=1`; tests).
+    pub allow_private_urls: bool,
+    /// Timeout of one URL download.
+    pub url_timeout: std::time::Duration,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        FilesConfig {
+            max_file_bytes: 50 * 1024 * 1024,
+            allow_private_urls: false,
+            url_timeout: std::time::Duration::from_secs(60),
+        }
+    }
 }
 
 impl AppState {
@@ -62,7 +87,43 @@ impl AppState {
             metrics: Arc::new(metrics::Metrics::new()),
             openapi: Arc::new(OnceLock::new()),
             embedding_models: Arc::new(embedding_models::EmbeddingModels::none()),
+            files: Arc::new(FilesConfig::default()),
+            registry: Arc::new(carbide_sync::EmbeddingRegistry::default()),
+            dropbox: None,
         }
+    }
+
+    /// Sets the file endpoints' settings and the embedding provider registry files are
+    /// validated against (default: 50 MB, `OPENAI` → local model not installed).
+    pub fn with_files(
+        mut self,
+        files: FilesConfig,
+        registry: Arc<carbide_sync::EmbeddingRegistry>,
+    ) -> AppState {
+        self.files = Arc::new(files);
+        self.registry = registry;
+        self
+    }
+
+    /// File endpoint settings.
+    pub fn files_config(&self) -> &FilesConfig {
+        &self.files
+    }
+
+    /// Enables the Dropbox endpoints with this connector (default: none; they answer 400).
+    pub fn with_dropbox(mut self, dropbox: carbide_sync::dropbox::Dropbox) -> AppState {
+        self.dropbox = Some(dropbox);
+        self
+    }
+
+    /// The Dropbox connector, when configured.
+    pub fn dropbox(&self) -> Option<&carbide_sync::dropbox::Dropbox> {
+        self.dropbox.as_ref()
+    }
+
+    /// The embedding provider registry.
+    pub fn registry(&self) -> &carbide_sync::EmbeddingRegistry {
+        &self.registry
     }
 
     /// Sets the embedding models queries are embedded with (default: none, keyword-only search).

@@ -215,6 +215,7 @@ impl T {
 }
 
 fn file_ids(r: &Resp) -> Vec<i64> {
+    assert_eq!(r.status, 200, "{}", r.body);
     r.body["documents"]
         .as_array()
         .unwrap()
@@ -234,12 +235,63 @@ fn contents(r: &Resp) -> Vec<String> {
 
 /// Three files of one customer: a (cats), b (dogs), c (rust code).
 async fn corpus(t: &T, key: &str, org: i64) -> (i64, i64, i64) {
-    let a = t.file(org, "u1", "cats.txt", None, json!({"kind": "pet", "n": ["1", "2"]}), "TXT", "TEXT", json!({"origin": "test"}));
-    let b = t.file(org, "u1", "dogs.txt", None, json!({"kind": "pet"}), "TXT", "DROPBOX", json!({}));
-    let c = t.file(org, "u1", "code.md", None, json!({"kind": "code"}), "MD", "TEXT", json!({}));
-    t.upload(key, "u1", a, &["cats purr and sleep all day", "a kitten is a young cat"], true).await;
-    t.upload(key, "u1", b, &["dogs bark at the mailman", "puppies chew shoes"], true).await;
-    t.upload(key, "u1", c, &["call parse_pdf_tables on the file", "rust borrow checker rules"], true).await;
+    let a = t.file(
+        org,
+        "u1",
+        "cats.txt",
+        None,
+        json!({"kind": "pet", "n": ["1", "2"]}),
+        "TXT",
+        "TEXT",
+        json!({"origin": "test"}),
+    );
+    let b = t.file(
+        org,
+        "u1",
+        "dogs.txt",
+        None,
+        json!({"kind": "pet"}),
+        "TXT",
+        "DROPBOX",
+        json!({}),
+    );
+    let c = t.file(
+        org,
+        "u1",
+        "code.md",
+        None,
+        json!({"kind": "code"}),
+        "MD",
+        "TEXT",
+        json!({}),
+    );
+    t.upload(
+        key,
+        "u1",
+        a,
+        &["cats purr and sleep all day", "a kitten is a young cat"],
+        true,
+    )
+    .await;
+    t.upload(
+        key,
+        "u1",
+        b,
+        &["dogs bark at the mailman", "puppies chew shoes"],
+        true,
+    )
+    .await;
+    t.upload(
+        key,
+        "u1",
+        c,
+        &[
+            "call parse_pdf_tables on the file",
+            "rust borrow checker rules",
+        ],
+        true,
+    )
+    .await;
     (a, b, c)
 }
 
@@ -249,10 +301,16 @@ async fn every_mode_returns_valid_documents() {
     let (org, key) = t.store.create_organization("acme").unwrap();
     let (a, b, _c) = corpus(&t, &key, org.id).await;
 
-    let r = t.search(&key, "u1", json!({"query": "dogs bark", "k": 2})).await;
+    let r = t
+        .search(&key, "u1", json!({"query": "dogs bark", "k": 2}))
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.mode, "semantic");
-    assert!(r.timing.contains("embed;dur=") && r.timing.contains("retrieve;dur="), "{}", r.timing);
+    assert!(
+        r.timing.contains("embed;dur=") && r.timing.contains("retrieve;dur="),
+        "{}",
+        r.timing
+    );
     assert_eq!(file_ids(&r)[0], b);
     let d = &r.body["documents"][0];
     assert_eq!(d["vector"], Value::Null);
@@ -264,8 +322,12 @@ async fn every_mode_returns_valid_documents() {
     assert!(d["score"].as_f64().unwrap() > 0.5);
 
     let r = t
-        .search(&key, "u1", json!({"query": "kitten", "k": 3, "hybrid_search": true,
-            "hybrid_search_tuning_parameters": {"weight_a": 0.0, "weight_b": 1.0}}))
+        .search(
+            &key,
+            "u1",
+            json!({"query": "kitten", "k": 3, "hybrid_search": true,
+            "hybrid_search_tuning_parameters": {"weight_a": 0.0, "weight_b": 1.0}}),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.mode, "keyword");
@@ -273,48 +335,90 @@ async fn every_mode_returns_valid_documents() {
     assert_eq!(contents(&r), vec!["a kitten is a young cat"]);
 
     let r = t
-        .search(&key, "u1", json!({"query": "cats sleep", "k": 4, "hybrid_search": true}))
+        .search(
+            &key,
+            "u1",
+            json!({"query": "cats sleep", "k": 4, "hybrid_search": true}),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.mode, "hybrid");
     assert_eq!(file_ids(&r)[0], a);
-    let scores: Vec<f64> = r.body["documents"].as_array().unwrap().iter().map(|d| d["score"].as_f64().unwrap()).collect();
+    let scores: Vec<f64> = r.body["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["score"].as_f64().unwrap())
+        .collect();
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
 
     // RRF fusion (carbide extension) and weight_b = 0 (semantic only)
     let r = t
-        .search(&key, "u1", json!({"query": "cats sleep", "k": 4, "hybrid_search": true, "hybrid_fusion": "rrf"}))
+        .search(
+            &key,
+            "u1",
+            json!({"query": "cats sleep", "k": 4, "hybrid_search": true, "hybrid_fusion": "rrf"}),
+        )
         .await;
     assert_eq!((r.status, r.mode.as_str()), (200, "hybrid"));
     assert_eq!(file_ids(&r)[0], a);
     let r = t
-        .search(&key, "u1", json!({"query": "cats sleep", "k": 1, "hybrid_search": true,
-            "hybrid_search_tuning_parameters": {"weight_a": 1.0, "weight_b": 0.0}}))
+        .search(
+            &key,
+            "u1",
+            json!({"query": "cats sleep", "k": 1, "hybrid_search": true,
+            "hybrid_search_tuning_parameters": {"weight_a": 1.0, "weight_b": 0.0}}),
+        )
         .await;
     assert_eq!((r.status, r.mode.as_str()), (200, "semantic"));
 
     // identifier expansion through the keyword leg; FTS syntax characters are harmless
     let r = t
-        .search(&key, "u1", json!({"query": "parse_pdf_tables", "k": 1, "hybrid_search": true,
-            "hybrid_search_tuning_parameters": {"weight_a": 0, "weight_b": 1}}))
+        .search(
+            &key,
+            "u1",
+            json!({"query": "parse_pdf_tables", "k": 1, "hybrid_search": true,
+            "hybrid_search_tuning_parameters": {"weight_a": 0, "weight_b": 1}}),
+        )
         .await;
     assert_eq!(contents(&r), vec!["call parse_pdf_tables on the file"]);
-    for q in ["\"", "AND OR NOT", "(", "*", "NEAR(a b", "^x:y", "-", "東京"] {
+    for q in [
+        "\"",
+        "AND OR NOT",
+        "(",
+        "*",
+        "NEAR(a b",
+        "^x:y",
+        "-",
+        "東京",
+    ] {
         let r = t
-            .search(&key, "u1", json!({"query": q, "k": 3, "hybrid_search": true}))
+            .search(
+                &key,
+                "u1",
+                json!({"query": q, "k": 3, "hybrid_search": true}),
+            )
             .await;
         assert_eq!(r.status, 200, "query {q:?}: {}", r.body);
     }
 
     // query_vector is preferred over the text
     let r = t
-        .search(&key, "u1", json!({"query": "dogs", "query_vector": bow("rust borrow checker rules"), "k": 1}))
+        .search(
+            &key,
+            "u1",
+            json!({"query": "dogs", "query_vector": bow("rust borrow checker rules"), "k": 1}),
+        )
         .await;
     assert_eq!(contents(&r), vec!["rust borrow checker rules"]);
 
     // min_score (carbide extension)
     let r = t
-        .search(&key, "u1", json!({"query": "dogs bark at the mailman", "k": 6, "min_score": 0.99}))
+        .search(
+            &key,
+            "u1",
+            json!({"query": "dogs bark at the mailman", "k": 6, "min_score": 0.99}),
+        )
         .await;
     assert_eq!(contents(&r), vec!["dogs bark at the mailman"]);
 }
@@ -325,15 +429,24 @@ async fn include_flags() {
     let (org, key) = t.store.create_organization("acme").unwrap();
     let (a, _b, _c) = corpus(&t, &key, org.id).await;
     let r = t
-        .search(&key, "u1", json!({"query": "kitten young cat", "k": 1, "include_vectors": true,
-            "include_tags": true, "include_raw_file": true, "include_file_level_metadata": true}))
+        .search(
+            &key,
+            "u1",
+            json!({"query": "kitten young cat", "k": 1, "include_vectors": true,
+            "include_tags": true, "include_raw_file": true, "include_file_level_metadata": true}),
+        )
         .await;
     let d = &r.body["documents"][0];
     assert_eq!(d["file_id"], json!(a));
     assert_eq!(d["vector"].as_array().unwrap().len(), DIMS);
     assert_eq!(d["tags"]["kind"], json!("pet"));
     assert_eq!(d["content_metadata"]["origin"], json!("test"));
-    assert!(d["presigned_url"].as_str().unwrap().ends_with(&format!("/raw_file/{a}")));
+    assert!(
+        d["presigned_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/raw_file/{a}"))
+    );
 }
 
 #[tokio::test]
@@ -341,30 +454,107 @@ async fn filters_apply_inside_both_legs() {
     let t = start().await;
     let (org, key) = t.store.create_organization("acme").unwrap();
     let o = org.id;
-    let folder = t.file(o, "u1", "folder", None, json!({}), "TXT", "DROPBOX", json!({}));
+    let folder = t.file(
+        o,
+        "u1",
+        "folder",
+        None,
+        json!({}),
+        "TXT",
+        "DROPBOX",
+        json!({}),
+    );
     t.db()
         .execute("UPDATE files SET is_folder = 1 WHERE id = ?1", [folder])
         .unwrap();
-    let sub = t.file(o, "u1", "sub", Some(folder), json!({}), "TXT", "DROPBOX", json!({}));
-    t.db().execute("UPDATE files SET is_folder = 1 WHERE id = ?1", [sub]).unwrap();
-    let child = t.file(o, "u1", "child.txt", Some(folder), json!({"team": "red"}), "TXT", "DROPBOX", json!({}));
-    let grandchild = t.file(o, "u1", "grand.txt", Some(sub), json!({"team": "blue", "year": ["2023", "2024"]}), "TXT", "DROPBOX", json!({}));
-    let loose = t.file(o, "u1", "loose.txt", None, json!({"team": "red"}), "TXT", "TEXT", json!({}));
-    let image = t.file(o, "u1", "scan.png", None, json!({}), "PNG", "TEXT", json!({}));
-    let ticket = t.file(o, "u1", "ticket", None, json!({}), "TXT", "TEXT", json!({"file_type_at_source": "TICKET"}));
+    let sub = t.file(
+        o,
+        "u1",
+        "sub",
+        Some(folder),
+        json!({}),
+        "TXT",
+        "DROPBOX",
+        json!({}),
+    );
+    t.db()
+        .execute("UPDATE files SET is_folder = 1 WHERE id = ?1", [sub])
+        .unwrap();
+    let child = t.file(
+        o,
+        "u1",
+        "child.txt",
+        Some(folder),
+        json!({"team": "red"}),
+        "TXT",
+        "DROPBOX",
+        json!({}),
+    );
+    let grandchild = t.file(
+        o,
+        "u1",
+        "grand.txt",
+        Some(sub),
+        json!({"team": "blue", "year": ["2023", "2024"]}),
+        "TXT",
+        "DROPBOX",
+        json!({}),
+    );
+    let loose = t.file(
+        o,
+        "u1",
+        "loose.txt",
+        None,
+        json!({"team": "red"}),
+        "TXT",
+        "TEXT",
+        json!({}),
+    );
+    let image = t.file(
+        o,
+        "u1",
+        "scan.png",
+        None,
+        json!({}),
+        "PNG",
+        "TEXT",
+        json!({}),
+    );
+    let ticket = t.file(
+        o,
+        "u1",
+        "ticket",
+        None,
+        json!({}),
+        "TXT",
+        "TEXT",
+        json!({"file_type_at_source": "TICKET"}),
+    );
     // the loose file has many strong matches that would fill a short top-k
-    let strong: Vec<String> = (0..30).map(|i| format!("budget budget budget report {i}")).collect();
+    let strong: Vec<String> = (0..30)
+        .map(|i| format!("budget budget budget report {i}"))
+        .collect();
     let strong: Vec<&str> = strong.iter().map(String::as_str).collect();
     t.upload(&key, "u1", loose, &strong, true).await;
     t.upload(&key, "u1", child, &["budget notes"], true).await;
-    t.upload(&key, "u1", grandchild, &["annual budget"], true).await;
+    t.upload(&key, "u1", grandchild, &["annual budget"], true)
+        .await;
     t.upload(&key, "u1", image, &["budget scan"], true).await;
     t.upload(&key, "u1", ticket, &["budget ticket"], true).await;
 
-    for mode in [json!({}), json!({"hybrid_search": true}), json!({"hybrid_search": true, "hybrid_search_tuning_parameters": {"weight_a": 0, "weight_b": 1}})] {
+    for mode in [
+        json!({}),
+        json!({"hybrid_search": true}),
+        json!({"hybrid_search": true, "hybrid_search_tuning_parameters": {"weight_a": 0, "weight_b": 1}}),
+    ] {
         let q = |extra: Value| {
             let mut b = json!({"query": "budget", "k": 3});
-            for (k, v) in mode.as_object().unwrap().iter().chain(extra.as_object().unwrap()) {
+            for (k, v) in mode
+                .as_object()
+                .unwrap()
+                .iter()
+                .chain(extra.as_object().unwrap())
+            {
                 b[k] = v.clone();
             }
             b
@@ -377,13 +567,21 @@ async fn filters_apply_inside_both_legs() {
         };
         let r = t.search(&key, "u1", q(json!({"file_ids": [child]}))).await;
         assert_eq!(ids(&r), vec![child], "{mode}");
-        let r = t.search(&key, "u1", q(json!({"parent_file_ids": [folder]}))).await;
+        let r = t
+            .search(&key, "u1", q(json!({"parent_file_ids": [folder]})))
+            .await;
         assert_eq!(ids(&r), vec![child], "{mode}");
         let r = t
-            .search(&key, "u1", q(json!({"parent_file_ids": [folder], "include_all_children": true})))
+            .search(
+                &key,
+                "u1",
+                q(json!({"parent_file_ids": [folder], "include_all_children": true})),
+            )
             .await;
         assert_eq!(ids(&r), vec![child, grandchild], "{mode}");
-        let r = t.search(&key, "u1", q(json!({"tags": {"team": "red"}, "k": 50}))).await;
+        let r = t
+            .search(&key, "u1", q(json!({"tags": {"team": "red"}, "k": 50})))
+            .await;
         assert_eq!(ids(&r), vec![child, loose], "{mode}");
         let r = t
             .search(&key, "u1", q(json!({"tags_v2": {"OR": [{"key": "year", "value": "2024"},
@@ -399,13 +597,19 @@ async fn filters_apply_inside_both_legs() {
             .search(&key, "u1", q(json!({"tags": {"team": "nobody"}, "tags_v2": {"AND": [{"key": "team", "value": "blue"}]}})))
             .await;
         assert_eq!(ids(&r), vec![grandchild], "{mode}");
-        let r = t.search(&key, "u1", q(json!({"media_type": "IMAGE"}))).await;
+        let r = t
+            .search(&key, "u1", q(json!({"media_type": "IMAGE"})))
+            .await;
         assert_eq!(ids(&r), vec![image], "{mode}");
         let r = t.search(&key, "u1", q(json!({"k": 100}))).await;
         assert!(!file_ids(&r).contains(&image), "{mode}");
-        let r = t.search(&key, "u1", q(json!({"media_type": "VIDEO"}))).await;
+        let r = t
+            .search(&key, "u1", q(json!({"media_type": "VIDEO"})))
+            .await;
         assert_eq!(ids(&r), Vec::<i64>::new(), "{mode}");
-        let r = t.search(&key, "u1", q(json!({"file_types_at_source": ["TICKET"]}))).await;
+        let r = t
+            .search(&key, "u1", q(json!({"file_types_at_source": ["TICKET"]})))
+            .await;
         assert_eq!(ids(&r), vec![ticket], "{mode}");
         let r = t.search(&key, "u1", q(json!({"source": "DROPBOX"}))).await;
         assert_eq!(ids(&r), vec![child, grandchild], "{mode}");
@@ -425,29 +629,89 @@ async fn validation_errors() {
         (json!({"k": 1}), 422, "query"),
         (json!({"query": "x"}), 422, "k"),
         (json!({"query": "x", "k": "many"}), 422, "k"),
-        (json!({"query": "x", "k": 1, "hybrid_search": true, "hybrid_search_tuning_parameters": {"weight_a": 0.5, "weight_b": 0.4}}), 422, "hybrid_search_tuning_parameters"),
-        (json!({"query": "x", "k": 1, "hybrid_search_tuning_parameters": {"weight_a": 0.5}}), 422, "hybrid_search_tuning_parameters"),
-        (json!({"query": "x", "k": 1, "tags_v2": {"key": "a", "value": "b"}}), 422, "tags_v2"),
-        (json!({"query": "x", "k": 1, "tags_v2": {"AND": [{"OR": [{"AND": [{"OR": [{"key": "a", "value": 1}]}]}]}]}}), 422, "tags_v2"),
-        (json!({"query": "x", "k": 1, "media_type": "SMELL"}), 422, "media_type"),
-        (json!({"query": "x", "k": 1, "embedding_model": "NOPE"}), 422, "embedding_model"),
-        (json!({"query": "x", "k": 1, "file_types_at_source": ["PAGE"]}), 422, "file_types_at_source"),
-        (json!({"query": "x", "k": 1, "query_vector": []}), 422, "query_vector"),
+        (
+            json!({"query": "x", "k": 1, "hybrid_search": true, "hybrid_search_tuning_parameters": {"weight_a": 0.5, "weight_b": 0.4}}),
+            422,
+            "hybrid_search_tuning_parameters",
+        ),
+        (
+            json!({"query": "x", "k": 1, "hybrid_search_tuning_parameters": {"weight_a": 0.5}}),
+            422,
+            "hybrid_search_tuning_parameters",
+        ),
+        (
+            json!({"query": "x", "k": 1, "tags_v2": {"key": "a", "value": "b"}}),
+            422,
+            "tags_v2",
+        ),
+        (
+            json!({"query": "x", "k": 1, "tags_v2": {"AND": [{"OR": [{"AND": [{"OR": [{"key": "a", "value": 1}]}]}]}]}}),
+            422,
+            "tags_v2",
+        ),
+        (
+            json!({"query": "x", "k": 1, "media_type": "SMELL"}),
+            422,
+            "media_type",
+        ),
+        (
+            json!({"query": "x", "k": 1, "embedding_model": "NOPE"}),
+            422,
+            "embedding_model",
+        ),
+        (
+            json!({"query": "x", "k": 1, "file_types_at_source": ["PAGE"]}),
+            422,
+            "file_types_at_source",
+        ),
+        (
+            json!({"query": "x", "k": 1, "query_vector": []}),
+            422,
+            "query_vector",
+        ),
     ];
     for (body, status, field) in cases {
         let r = t.search(&key, "u1", body.clone()).await;
         assert_eq!(r.status, status, "{body} → {}", r.body);
-        assert_eq!(r.body["detail"][0]["loc"][1], json!(field), "{body} → {}", r.body);
+        assert_eq!(
+            r.body["detail"][0]["loc"][1],
+            json!(field),
+            "{body} → {}",
+            r.body
+        );
     }
     let r = t
-        .search(&key, "u1", json!({"query": "x", "k": 1, "embedding_model": "COHERE_MULTILINGUAL_V3"}))
+        .search(
+            &key,
+            "u1",
+            json!({"query": "x", "k": 1, "embedding_model": "COHERE_MULTILINGUAL_V3"}),
+        )
         .await;
     assert_eq!(r.status, 400);
-    assert!(r.body["detail"].as_str().unwrap().contains("COHERE_MULTILINGUAL_V3 is not configured"), "{}", r.body);
-    let r = t.search(&key, "u1", json!({"query": "x", "k": 1, "query_vector": [0.1, 0.2]})).await;
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("COHERE_MULTILINGUAL_V3 is not configured"),
+        "{}",
+        r.body
+    );
+    let r = t
+        .search(
+            &key,
+            "u1",
+            json!({"query": "x", "k": 1, "query_vector": [0.1, 0.2]}),
+        )
+        .await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body["detail"].as_str().unwrap().contains("dimensions"));
-    let r = t.search(&key, "u1", json!({"query": "x", "k": 1, "rerank": {"model": "PONGO_RERANKER"}})).await;
+    let r = t
+        .search(
+            &key,
+            "u1",
+            json!({"query": "x", "k": 1, "rerank": {"model": "PONGO_RERANKER"}}),
+        )
+        .await;
     assert_eq!(r.status, 400);
     // upload validation
     let r = t
@@ -455,23 +719,51 @@ async fn validation_errors() {
             "chunks_and_embeddings": [{"file_id": 999999, "chunks_and_embeddings": [{"chunk_number": 0, "chunk": "x", "embedding": bow("x")}]}]}))
         .await;
     assert_eq!(r.status, 404, "{}", r.body);
-    let f = t.file(org.id, "u1", "v.txt", None, json!({}), "TXT", "TEXT", json!({}));
+    let f = t.file(
+        org.id,
+        "u1",
+        "v.txt",
+        None,
+        json!({}),
+        "TXT",
+        "TEXT",
+        json!({}),
+    );
     let r = t
         .post(&key, "u1", "/upload_chunks_and_embeddings", json!({"embedding_model": "OPENAI",
             "chunks_and_embeddings": [{"file_id": f, "chunks_and_embeddings": [{"chunk_number": 0, "chunk": "x", "embedding": [1.0, 2.0]}]}]}))
         .await;
     assert_eq!(r.status, 422, "{}", r.body);
     let r = t
-        .post(&key, "u1", "/upload_chunks_and_embeddings", json!({"embedding_model": "SOLAR_1_MINI",
-            "chunks_and_embeddings": []}))
+        .post(
+            &key,
+            "u1",
+            "/upload_chunks_and_embeddings",
+            json!({"embedding_model": "SOLAR_1_MINI",
+            "chunks_and_embeddings": []}),
+        )
         .await;
     assert_eq!(r.status, 400, "{}", r.body);
     // no overwrite: an existing chunk number conflicts; a missing embedding is computed
-    let up = |n: i64| json!({"embedding_model": "OPENAI", "chunks_and_embeddings": [{"file_id": f,
-        "chunks_and_embeddings": [{"chunk_number": n, "chunk": "zebra stripes"}]}]});
-    assert_eq!(t.post(&key, "u1", "/upload_chunks_and_embeddings", up(0)).await.status, 200);
-    assert_eq!(t.post(&key, "u1", "/upload_chunks_and_embeddings", up(0)).await.status, 400);
-    let r = t.search(&key, "u1", json!({"query": "zebra stripes", "k": 1})).await;
+    let up = |n: i64| {
+        json!({"embedding_model": "OPENAI", "chunks_and_embeddings": [{"file_id": f,
+        "chunks_and_embeddings": [{"chunk_number": n, "chunk": "zebra stripes"}]}]})
+    };
+    assert_eq!(
+        t.post(&key, "u1", "/upload_chunks_and_embeddings", up(0))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        t.post(&key, "u1", "/upload_chunks_and_embeddings", up(0))
+            .await
+            .status,
+        400
+    );
+    let r = t
+        .search(&key, "u1", json!({"query": "zebra stripes", "k": 1}))
+        .await;
     assert_eq!(contents(&r), vec!["zebra stripes"]);
     assert!(r.body["documents"][0]["score"].as_f64().unwrap() > 0.99);
 }
@@ -480,8 +772,18 @@ async fn validation_errors() {
 async fn keyword_only_when_no_vectors() {
     let t = start().await;
     let (org, key) = t.store.create_organization("acme").unwrap();
-    let f = t.file(org.id, "u1", "a.txt", None, json!({}), "TXT", "TEXT", json!({}));
-    t.upload(&key, "u1", f, &["alpha beta", "gamma delta"], false).await;
+    let f = t.file(
+        org.id,
+        "u1",
+        "a.txt",
+        None,
+        json!({}),
+        "TXT",
+        "TEXT",
+        json!({}),
+    );
+    t.upload(&key, "u1", f, &["alpha beta", "gamma delta"], false)
+        .await;
     for body in [
         json!({"query": "gamma", "k": 5}),
         json!({"query": "gamma", "k": 5, "hybrid_search": true}),
@@ -492,7 +794,9 @@ async fn keyword_only_when_no_vectors() {
         assert_eq!(contents(&r), vec!["gamma delta"]);
     }
     // a customer with nothing at all gets an empty list
-    let r = t.search(&key, "nobody", json!({"query": "gamma", "k": 5})).await;
+    let r = t
+        .search(&key, "nobody", json!({"query": "gamma", "k": 5}))
+        .await;
     assert_eq!((r.status, r.body.clone()), (200, json!({"documents": []})));
 }
 
@@ -503,8 +807,24 @@ async fn tenants_are_isolated() {
     for o in ["org1", "org2"] {
         let (org, key) = t.store.create_organization(o).unwrap();
         for c in ["alice", "bob"] {
-            let f = t.file(org.id, c, "shared.txt", None, json!({"owner": c}), "TXT", "TEXT", json!({}));
-            t.upload(&key, c, f, &[&format!("secret plans of {o} {c}"), "secret plans"], true).await;
+            let f = t.file(
+                org.id,
+                c,
+                "shared.txt",
+                None,
+                json!({"owner": c}),
+                "TXT",
+                "TEXT",
+                json!({}),
+            );
+            t.upload(
+                &key,
+                c,
+                f,
+                &[&format!("secret plans of {o} {c}"), "secret plans"],
+                true,
+            )
+            .await;
             all.push((key.clone(), c, f));
         }
     }
@@ -522,7 +842,13 @@ async fn tenants_are_isolated() {
         }
         // naming another tenant's files filters to nothing
         let others: Vec<i64> = all.iter().map(|x| x.2).filter(|x| x != f).collect();
-        let r = t.search(key, c, json!({"query": "secret", "k": 50, "file_ids": others})).await;
+        let r = t
+            .search(
+                key,
+                c,
+                json!({"query": "secret", "k": 50, "file_ids": others}),
+            )
+            .await;
         assert_eq!(file_ids(&r), Vec::<i64>::new());
         // and writing into them is refused
         let r = t
@@ -537,9 +863,20 @@ async fn tenants_are_isolated() {
 async fn cache_follows_writes_of_another_handle() {
     let t = start().await;
     let (org, key) = t.store.create_organization("acme").unwrap();
-    let f = t.file(org.id, "u1", "a.txt", None, json!({}), "TXT", "TEXT", json!({}));
+    let f = t.file(
+        org.id,
+        "u1",
+        "a.txt",
+        None,
+        json!({}),
+        "TXT",
+        "TEXT",
+        json!({}),
+    );
     t.upload(&key, "u1", f, &["old apples"], true).await;
-    let r = t.search(&key, "u1", json!({"query": "apples", "k": 5})).await;
+    let r = t
+        .search(&key, "u1", json!({"query": "apples", "k": 5}))
+        .await;
     assert_eq!(contents(&r), vec!["old apples"]);
 
     // a second process: its own Store handle (own cache) on the same database file
@@ -556,22 +893,34 @@ async fn cache_follows_writes_of_another_handle() {
         dir: tempfile::tempdir().unwrap(),
     };
     // warm the second cache, then write through the first process
-    let r = t2.search(&key, "u1", json!({"query": "apples", "k": 5})).await;
+    let r = t2
+        .search(&key, "u1", json!({"query": "apples", "k": 5}))
+        .await;
     assert_eq!(contents(&r), vec!["old apples"]);
-    t.upload(&key, "u1", f, &["new apples", "pears"], true).await;
+    t.upload(&key, "u1", f, &["new apples", "pears"], true)
+        .await;
     for srv in [&t, &t2] {
-        let r = srv.search(&key, "u1", json!({"query": "apples", "k": 5})).await;
-        assert_eq!(contents(&r), vec!["new apples", "pears"], "semantic sees the overwrite");
+        let r = srv
+            .search(&key, "u1", json!({"query": "apples", "k": 5}))
+            .await;
+        assert_eq!(
+            contents(&r),
+            vec!["new apples", "pears"],
+            "semantic sees the overwrite"
+        );
     }
     // deletion through SQL (as the file pipeline does) reaches the other cache via chunk_log
     let c = t.db();
-    c.execute("DELETE FROM chunks WHERE text = 'pears'", []).unwrap();
+    c.execute("DELETE FROM chunks WHERE text = 'pears'", [])
+        .unwrap();
     c.execute(
         "UPDATE index_generations SET generation = generation + 1",
         [],
     )
     .unwrap();
-    let r = t2.search(&key, "u1", json!({"query": "pears", "k": 5})).await;
+    let r = t2
+        .search(&key, "u1", json!({"query": "pears", "k": 5}))
+        .await;
     assert_eq!(contents(&r), vec!["new apples"]);
     assert!(t2.store.vector_cache_bytes() > 0);
 }

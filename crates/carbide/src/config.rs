@@ -152,8 +152,8 @@ mod tests {
             "listen = \"0.0.0.0:9000\"\ndata_dir = \"/srv/c\"\npublic_url = \"https://x.example/\"\n",
         )
         .unwrap();
-        let c = Config::from_sources(Some(&f), env_of(&[("CARBIDE_LISTEN", "127.0.0.1:1")]))
-            .unwrap();
+        let c =
+            Config::from_sources(Some(&f), env_of(&[("CARBIDE_LISTEN", "127.0.0.1:1")])).unwrap();
         assert_eq!(c.listen, "127.0.0.1:1");
         assert_eq!(c.data_dir, PathBuf::from("/srv/c"));
         assert_eq!(c.public_url.as_deref(), Some("https://x.example"));

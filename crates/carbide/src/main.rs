@@ -16,7 +16,11 @@ use config::{Config, LogFormat};
 use tokio::sync::watch;
 
 #[derive(Parser)]
-#[command(name = "carbide", version, about = "Self-hosted, Carbon-compatible Dropbox-to-LLM engine")]
+#[command(
+    name = "carbide",
+    version,
+    about = "Self-hosted, Carbon-compatible Dropbox-to-LLM engine"
+)]
 struct Cli {
     /// TOML configuration file (environment variables override it). Also `CARBIDE_CONFIG`.
     #[arg(long, global = true)]
@@ -29,6 +33,9 @@ struct Cli {
 enum Command {
     /// Run the HTTP API server and its background workers.
     Serve,
+    /// Run only the background workers (file processing, webhook delivery); several worker
+    /// processes may share one data directory.
+    Worker,
     /// Manage organizations (the developers holding API keys).
     Org {
         #[command(subcommand)]
@@ -75,7 +82,8 @@ fn main() -> std::process::ExitCode {
     };
     init_tracing(cfg.log_format);
     let result = match cli.command {
-        Command::Serve => run_serve(cfg),
+        Command::Serve => run_serve(cfg, true),
+        Command::Worker => run_serve(cfg, false),
         Command::Org { command } => run_org(cfg, command),
     };
     match result {
@@ -104,7 +112,7 @@ fn open_store(cfg: &Config) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
     let key = keyfile::load_or_create(&cfg.key_path())?;
-    Store::open(&cfg.db_path(), key)
+    Store::open_with_blobs(&cfg.db_path(), key, &cfg.data_dir.join("blobs"))
         .with_context(|| format!("opening database {}", cfg.db_path().display()))
 }
 
@@ -149,19 +157,26 @@ fn run_org(cfg: Config, command: OrgCommand) -> anyhow::Result<()> {
             if json {
                 writeln!(out, "{}", serde_json::json!({"id": id, "api_key": api_key}))?;
             } else {
-                writeln!(out, "new API key for organization {id} (shown only once): {api_key}")?;
+                writeln!(
+                    out,
+                    "new API key for organization {id} (shown only once): {api_key}"
+                )?;
             }
         }
     }
     Ok(())
 }
 
-fn run_serve(cfg: Config) -> anyhow::Result<()> {
+fn run_serve(cfg: Config, http: bool) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(cfg))
+    if http {
+        runtime.block_on(serve(cfg))
+    } else {
+        runtime.block_on(workers_only(cfg))
+    }
 }
 
 async fn serve(cfg: Config) -> anyhow::Result<()> {
@@ -181,10 +196,19 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             max_body_bytes: cfg.max_body_bytes,
         },
     );
-    let state = state.with_embedding_models(load_embedding_models(&cfg));
+    let registry = std::sync::Arc::new(build_registry(&cfg)?);
+    let state = state
+        .with_embedding_models(search_models(&registry))
+        .with_files(files_config()?, registry.clone());
     let app = carbide_api::router(state);
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    let file_worker = tokio::spawn(carbide_sync::run_file_worker(
+        store.clone(),
+        registry.clone(),
+        file_worker_config()?,
+        stop_rx.clone(),
+    ));
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .user_agent(concat!("carbide/", env!("CARGO_PKG_VERSION")))
@@ -217,26 +241,121 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         Ok(Err(e)) => tracing::error!(error = %e, "webhook worker ended abnormally"),
         Err(_) => tracing::warn!("webhook worker did not stop within 30 s"),
     }
+    match tokio::time::timeout(Duration::from_secs(60), file_worker).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "file worker ended abnormally"),
+        Err(_) => {
+            tracing::warn!("file worker did not stop within 60 s (its jobs' leases will expire)")
+        }
+    }
     tracing::info!("carbide stopped");
     Ok(())
 }
 
-/// Loads the local MiniLM model from `cfg.model_dir`; it answers Carbon's default model name
-/// (`OPENAI`). Without a model the server still runs and searches keyword-only.
-fn load_embedding_models(cfg: &Config) -> carbide_api::embedding_models::EmbeddingModels {
-    use carbide_api::embedding_models::EmbeddingModels;
-    let threads = carbide_embed::default_threads();
-    match carbide_embed::MiniLm::load(&cfg.model_dir, threads) {
-        Ok(m) => {
-            tracing::info!(dir = %cfg.model_dir.display(), "embedding model loaded");
-            EmbeddingModels::none().with(&["OPENAI"], std::sync::Arc::new(m))
-        }
-        Err(e) => {
-            tracing::warn!(dir = %cfg.model_dir.display(), error = %e,
-                "no embedding model: semantic search unavailable, searches run keyword-only");
-            EmbeddingModels::none()
-        }
+/// `carbide worker`: file processing and webhook delivery without the HTTP server.
+async fn workers_only(cfg: Config) -> anyhow::Result<()> {
+    let store = open_store(&cfg)?;
+    let registry = std::sync::Arc::new(build_registry(&cfg)?);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .user_agent(concat!("carbide/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("building the webhook HTTP client")?;
+    let webhook_worker = tokio::spawn(carbide_sync::run_webhook_worker(
+        store.clone(),
+        http,
+        stop_rx.clone(),
+    ));
+    let file_worker = tokio::spawn(carbide_sync::run_file_worker(
+        store,
+        registry,
+        file_worker_config()?,
+        stop_rx,
+    ));
+    tracing::info!(data_dir = %cfg.data_dir.display(), "carbide workers running");
+    shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(30), webhook_worker).await;
+    let _ = tokio::time::timeout(Duration::from_secs(60), file_worker).await;
+    tracing::info!("carbide workers stopped");
+    Ok(())
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The embedding provider registry from `CARBIDE_EMBEDDING_MODELS` and `CARBIDE_OPENAI_*`.
+fn build_registry(cfg: &Config) -> anyhow::Result<carbide_sync::EmbeddingRegistry> {
+    use carbide_sync::embedding::{OpenAiSettings, parse_model_mapping};
+    let mapping = env_var("CARBIDE_EMBEDDING_MODELS").unwrap_or_else(|| "OPENAI=local".into());
+    let models = parse_model_mapping(&mapping)?;
+    let dims = match env_var("CARBIDE_OPENAI_DIMS") {
+        Some(d) => Some(
+            d.trim()
+                .parse::<usize>()
+                .context("CARBIDE_OPENAI_DIMS must be a number")?,
+        ),
+        None => None,
+    };
+    Ok(carbide_sync::EmbeddingRegistry::from_config(
+        &carbide_sync::EmbeddingConfig {
+            model_dir: cfg.model_dir.clone(),
+            models,
+            openai: OpenAiSettings {
+                base_url: env_var("CARBIDE_OPENAI_BASE_URL"),
+                api_key: env_var("CARBIDE_OPENAI_API_KEY"),
+                model: env_var("CARBIDE_OPENAI_MODEL"),
+                dims,
+            },
+            threads: carbide_embed::default_threads(),
+        },
+    ))
+}
+
+/// The search endpoint's models: the registry's loaded providers (each model loaded once).
+fn search_models(
+    registry: &carbide_sync::EmbeddingRegistry,
+) -> carbide_api::embedding_models::EmbeddingModels {
+    let mut models = carbide_api::embedding_models::EmbeddingModels::none();
+    for (names, embedder) in registry.ready_groups() {
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        models = models.with(&names, embedder);
     }
+    models
+}
+
+/// `CARBIDE_MAX_FILE_MB` (default 50) and `CARBIDE_ALLOW_PRIVATE_URLS`.
+fn files_config() -> anyhow::Result<carbide_api::FilesConfig> {
+    let mut c = carbide_api::FilesConfig::default();
+    if let Some(mb) = env_var("CARBIDE_MAX_FILE_MB") {
+        let mb: u64 = mb
+            .trim()
+            .parse()
+            .context("CARBIDE_MAX_FILE_MB must be a number")?;
+        c.max_file_bytes = mb.saturating_mul(1024 * 1024);
+    }
+    c.allow_private_urls = matches!(
+        env_var("CARBIDE_ALLOW_PRIVATE_URLS")
+            .as_deref()
+            .map(str::trim),
+        Some("1" | "true" | "yes")
+    );
+    Ok(c)
+}
+
+/// The file worker: the sandboxed extractor installed next to this binary.
+fn file_worker_config() -> anyhow::Result<carbide_sync::FileWorkerConfig> {
+    let sandbox = carbide_ingest::Sandbox::beside_current_exe(Duration::from_secs(120), 2 << 30)
+        .map_err(|e| anyhow::anyhow!("locating carbide-extract: {e}"))?;
+    let mut c = carbide_sync::FileWorkerConfig::new(sandbox);
+    if let Some(mb) = env_var("CARBIDE_MAX_FILE_MB")
+        && let Ok(mb) = mb.trim().parse::<u64>()
+    {
+        c.limits.max_bytes = mb.saturating_mul(1024 * 1024);
+    }
+    Ok(c)
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -109,6 +109,16 @@ pub mod webhook_types {
     pub const FILE_DELETED: &str = "FILE_DELETED";
     /// Every file of one upload request reached a terminal status.
     pub const ALL_FILES_PROCESSED: &str = "ALL_FILES_PROCESSED";
+    /// A data source was connected (or reconnected).
+    pub const ADD: &str = "ADD";
+    /// The user confirmed a file selection of a data source.
+    pub const UPDATE: &str = "UPDATE";
+    /// The user left the connect flow (denied access) or an item listing was cancelled.
+    pub const CANCEL: &str = "CANCEL";
+    /// A data source lost its access (revoked by the user, the organization or Dropbox).
+    pub const REVOKE: &str = "REVOKE";
+    /// The item listing of a data source finished.
+    pub const DATA_SOURCE_READY: &str = "DATA_SOURCE_READY";
 }
 
 /// File sync statuses (`ExternalFileSyncStatuses`).
@@ -148,6 +158,32 @@ pub mod file_status {
     ];
     /// Statuses after which nothing more happens without a new request.
     pub const TERMINAL: &[&str] = &[READY, SYNC_ERROR, SYNC_ABORTED, READY_TO_SYNC];
+}
+
+/// Data source sync statuses (`DataSourceSyncStatuses`; note the `-ING` spelling).
+pub mod data_source_status {
+    /// Connected; the item listing is queued.
+    pub const QUEUED_FOR_SYNCING: &str = "QUEUED_FOR_SYNCING";
+    /// The item listing is running.
+    pub const SYNCING: &str = "SYNCING";
+    /// Idle and usable.
+    pub const READY: &str = "READY";
+    /// The last listing failed or access was lost.
+    pub const SYNC_ERROR: &str = "SYNC_ERROR";
+    /// Every status, in the spec's order.
+    pub const ALL: &[&str] = &[QUEUED_FOR_SYNCING, SYNCING, READY, SYNC_ERROR];
+}
+
+/// `DataSourceLastSyncActions`.
+pub mod data_source_action {
+    /// Connected or reconnected.
+    pub const ADD: &str = "ADD";
+    /// Selection changed.
+    pub const UPDATE: &str = "UPDATE";
+    /// A listing was cancelled or the connect flow abandoned.
+    pub const CANCEL: &str = "CANCEL";
+    /// Access revoked.
+    pub const REVOKE: &str = "REVOKE";
 }
 
 /// Carbon's `EmbeddingGenerators` enum (default `OPENAI`).

@@ -3,6 +3,8 @@
 //! and CPU-ms per text (user+sys of the whole process, via getrusage).
 //!
 //! Standalone: `cargo run --release -p carbide-embed --example embed_bench -- [--threads 2]`.
+//! `--mixed` instead measures query latency (`embed_query`) while another thread keeps
+//! embedding chunks at batch 32, to show the priority gate at work.
 //! With `--serve` it prints its texts as one JSON line, then answers `run SET BS` lines with one
 //! JSON result line each; `scripts/bench/embed_bench.py` drives it interleaved with
 //! sentence-transformers (see `scripts/bench/embed.sh`).
@@ -11,7 +13,7 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use carbide_embed::{Embedder, MiniLm};
+use carbide_embed::{Embedder, MiniLm, MiniLmOptions};
 use serde_json::{Value, json};
 
 struct Args {
@@ -23,6 +25,8 @@ struct Args {
     n_queries: usize,
     reps: usize,
     serve: bool,
+    mixed: bool,
+    batch_tokens: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -37,11 +41,14 @@ fn parse_args() -> Result<Args, String> {
         n_queries: 128,
         reps: 3,
         serve: false,
+        mixed: false,
+        batch_tokens: MiniLmOptions::default().max_batch_tokens,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        if flag == "--serve" {
-            a.serve = true;
+        if flag == "--serve" || flag == "--mixed" {
+            a.serve |= flag == "--serve";
+            a.mixed |= flag == "--mixed";
             continue;
         }
         let val = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -54,6 +61,7 @@ fn parse_args() -> Result<Args, String> {
             "--chunks" => a.n_chunks = num()?,
             "--nqueries" => a.n_queries = num()?,
             "--reps" => a.reps = num()?,
+            "--batch-tokens" => a.batch_tokens = num()?,
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -132,16 +140,74 @@ fn run(model: &MiniLm, texts: &[String], bs: usize) -> Result<Run, String> {
     })
 }
 
+fn percentiles(mut ms: Vec<f64>) -> String {
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
+    format!(
+        "p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms",
+        at(0.5),
+        at(0.95),
+        at(1.0)
+    )
+}
+
+/// Query latency alone, then while a bulk thread embeds chunks at batch 32 without pause.
+fn mixed(model: &MiniLm, chunks: &[String], queries: &[String]) -> Result<(), String> {
+    let time_queries = || -> Result<Vec<f64>, String> {
+        let mut ms = Vec::new();
+        for (i, q) in queries.iter().take(40).enumerate() {
+            let t = Instant::now();
+            model.embed_query(q).map_err(|e| e.to_string())?;
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            // Varying think time, so arrivals fall at all phases of the bulk micro-batches.
+            std::thread::sleep(std::time::Duration::from_millis(10 + (i as u64 * 37) % 190));
+        }
+        Ok(ms)
+    };
+    println!("queries alone:          {}", percentiles(time_queries()?));
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let refs: Vec<&str> = chunks.iter().map(String::as_str).collect();
+    let (loaded, bulk_chunks) = std::thread::scope(|s| {
+        let bulk = s.spawn(|| {
+            let mut n = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for b in refs.chunks(32) {
+                    if model.embed(b).is_ok() {
+                        n += b.len();
+                    }
+                }
+            }
+            n
+        });
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let r = time_queries();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (r, bulk.join().unwrap_or(0))
+    });
+    println!(
+        "queries during bulk:    {} ({bulk_chunks} chunks embedded meanwhile)",
+        percentiles(loaded?)
+    );
+    Ok(())
+}
+
 fn main() -> Result<(), String> {
     let a = parse_args()?;
     let t0 = Instant::now();
-    let model = MiniLm::load(&a.model, a.threads).map_err(|e| e.to_string())?;
+    let opts = MiniLmOptions {
+        threads: a.threads,
+        max_batch_tokens: a.batch_tokens,
+    };
+    let model = MiniLm::load_with(&a.model, opts).map_err(|e| e.to_string())?;
     let load_s = t0.elapsed().as_secs_f64();
     let (chunks, queries) = texts(&a, &model)?;
     let set = |name: &str| if name == "chunks" { &chunks } else { &queries };
     // Warm up (page in weights, spin up the pool).
     run(&model, &chunks[..chunks.len().min(8)], 8)?;
 
+    if a.mixed {
+        return mixed(&model, &chunks, &queries);
+    }
     if a.serve {
         let mut out = std::io::stdout().lock();
         writeln!(
@@ -170,8 +236,9 @@ fn main() -> Result<(), String> {
     }
 
     println!(
-        "carbide MiniLM, {} threads, load {:.2} s; {} chunks, {} queries; median of {} reps",
+        "carbide MiniLM, {} threads, micro-batches of {} pieces, load {:.2} s; {} chunks, {} queries; median of {} reps",
         a.threads,
+        a.batch_tokens,
         load_s,
         chunks.len(),
         queries.len(),

@@ -15,7 +15,10 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 fn valid_sha(sha: &str) -> bool {
-    sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    sha.len() == 64
+        && sha
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 impl Store {

@@ -19,6 +19,8 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0001_tenancy.sql")),
         M::up(include_str!("migrations/0002_files.sql")),
         M::up(include_str!("migrations/0003_search.sql")),
+        M::up(include_str!("migrations/0004_dropbox.sql")),
+        M::up(include_str!("migrations/0005_dropbox_sync.sql")),
     ])
 }
 
@@ -116,6 +118,16 @@ impl Store {
     /// Directory of content-addressed blobs.
     pub fn blobs_dir(&self) -> &Path {
         &self.inner.blobs_dir
+    }
+
+    /// A key for signing download URLs, derived from the master key (stable across restarts
+    /// and shared by every process using the same data directory).
+    pub fn url_signing_key(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"carbide url signing v1\0");
+        h.update(self.inner.key.as_bytes());
+        h.finalize().into()
     }
 
     pub(crate) fn key(&self) -> &MasterKey {

@@ -268,11 +268,17 @@ impl TagFilter {
             TagFilter::Or(v) if v.is_empty() => "0".into(),
             TagFilter::And(v) => format!(
                 "({})",
-                v.iter().map(|f| f.sql(args)).collect::<Vec<_>>().join(" AND ")
+                v.iter()
+                    .map(|f| f.sql(args))
+                    .collect::<Vec<_>>()
+                    .join(" AND ")
             ),
             TagFilter::Or(v) => format!(
                 "({})",
-                v.iter().map(|f| f.sql(args)).collect::<Vec<_>>().join(" OR ")
+                v.iter()
+                    .map(|f| f.sql(args))
+                    .collect::<Vec<_>>()
+                    .join(" OR ")
             ),
             TagFilter::Leaf {
                 key,
@@ -297,11 +303,7 @@ impl TagFilter {
                 let cond = format!(
                     "EXISTS (SELECT 1 FROM json_each(f.tags) t WHERE t.key = ? AND ({inner}))"
                 );
-                if *negate {
-                    format!("NOT {cond}")
-                } else {
-                    cond
-                }
+                if *negate { format!("NOT {cond}") } else { cond }
             }
         }
     }
@@ -374,10 +376,20 @@ impl FileFilter {
         }
         list(&mut c, &mut a, "f.source", &self.sources);
         list(&mut c, &mut a, "f.id", &self.ids);
-        list(&mut c, &mut a, "f.external_file_id", &self.external_file_ids);
+        list(
+            &mut c,
+            &mut a,
+            "f.external_file_id",
+            &self.external_file_ids,
+        );
         list(&mut c, &mut a, "f.sync_status", &self.sync_statuses);
         list(&mut c, &mut a, "f.data_source_id", &self.data_source_ids);
-        list(&mut c, &mut a, "f.embedding_model", &self.embedding_generators);
+        list(
+            &mut c,
+            &mut a,
+            "f.embedding_model",
+            &self.embedding_generators,
+        );
         list(&mut c, &mut a, "f.request_id", &self.request_ids);
         list(&mut c, &mut a, "f.upload_id", &self.upload_ids);
         list(&mut c, &mut a, "f.external_url", &self.external_urls);
@@ -475,8 +487,11 @@ pub struct ProcessedFile {
     pub file_format: Option<String>,
     pub num_characters: Option<i64>,
     pub num_tokens: Option<i64>,
-    /// Carbon model name the vectors were made with (`None` = no vectors).
+    /// Carbon model name requested for the file (`files.embedding_model`).
     pub embedding_model: Option<String>,
+    /// The provider's `model_id` the vectors were made with (`chunks.embedding_model`);
+    /// `None` = no vectors.
+    pub vector_model_id: Option<String>,
     pub chunks: Vec<NewChunk>,
 }
 
@@ -583,7 +598,11 @@ fn all_processed_tx(tx: &Transaction<'_>, store: &Store, f: &FileRecord) -> Resu
     Ok(())
 }
 
-fn delete_chunks_tx(tx: &Transaction<'_>, file_id: i64, customer_pk: i64) -> Result<usize, StoreError> {
+fn delete_chunks_tx(
+    tx: &Transaction<'_>,
+    file_id: i64,
+    customer_pk: i64,
+) -> Result<usize, StoreError> {
     // the AFTER DELETE trigger removes the FTS rows and logs the deletions
     let n = tx.execute("DELETE FROM chunks WHERE file_id = ?1", [file_id])?;
     if n > 0 {
@@ -749,7 +768,9 @@ impl Store {
     ) -> Result<Vec<i64>, StoreError> {
         let (conds, args) = filter.sql(org_id, customer_pk);
         self.read(|c| {
-            let mut st = c.prepare(&format!("SELECT f.id FROM files f WHERE {conds} ORDER BY f.id"))?;
+            let mut st = c.prepare(&format!(
+                "SELECT f.id FROM files f WHERE {conds} ORDER BY f.id"
+            ))?;
             let ids = st
                 .query_map(params_from_iter(args), |r| r.get(0))?
                 .collect::<Result<Vec<i64>, _>>()?;
@@ -972,7 +993,7 @@ impl Store {
             )?;
             let mut embeddings = 0i64;
             for (i, ch) in out.chunks.iter().enumerate() {
-                let model = ch.vector.as_ref().and(out.embedding_model.as_deref());
+                let model = ch.vector.as_ref().and(out.vector_model_id.as_deref());
                 let id: i64 = ins.query_row(
                     params![
                         file_id,
@@ -1184,6 +1205,7 @@ mod tests {
         assert_eq!(s.pending_jobs().unwrap(), 1);
         let out = ProcessedFile {
             embedding_model: Some("OPENAI".into()),
+            vector_model_id: Some("test/model".into()),
             chunks: vec![
                 NewChunk {
                     text: "alpha beta".into(),
@@ -1208,7 +1230,16 @@ mod tests {
             ..Default::default()
         };
         let (chunks, n) = s
-            .list_chunks(org.id, cu.id, &filter, None, Page::default(), ChunkOrder::ChunkIndex, Dir::Asc, true)
+            .list_chunks(
+                org.id,
+                cu.id,
+                &filter,
+                None,
+                Page::default(),
+                ChunkOrder::ChunkIndex,
+                Dir::Asc,
+                true,
+            )
             .unwrap();
         assert_eq!(n, 2);
         assert_eq!(chunks[1].vector.as_deref(), Some(&[0.0, 1.0][..]));
@@ -1226,7 +1257,9 @@ mod tests {
         };
         let t = TagFilter::parse_v2(&json!({"AND": [{"key": "team", "value": "red"}]})).unwrap();
         assert_eq!(s.query_files(org.id, cu.id, &q(t)).unwrap().1, 1);
-        let t = TagFilter::parse_v2(&json!({"AND": [{"key": "team", "value": "red", "negate": true}]})).unwrap();
+        let t =
+            TagFilter::parse_v2(&json!({"AND": [{"key": "team", "value": "red", "negate": true}]}))
+                .unwrap();
         assert_eq!(s.query_files(org.id, cu.id, &q(t)).unwrap().1, 0);
         // deleting the customer removes chunks and their fts rows
         s.delete_customers(org.id, &["u".into()]).unwrap();

@@ -54,7 +54,10 @@ pub struct Job {
     pub lease_owner: String,
 }
 
-pub(crate) fn enqueue_job_tx(tx: &rusqlite::Transaction<'_>, j: &NewJob) -> Result<i64, StoreError> {
+pub(crate) fn enqueue_job_tx(
+    tx: &rusqlite::Transaction<'_>,
+    j: &NewJob,
+) -> Result<i64, StoreError> {
     let now = now_unix();
     let id = tx.query_row(
         "INSERT INTO jobs (kind, organization_user_id, file_id, payload, run_at, max_attempts, dedupe_key, created_at) \
@@ -125,7 +128,12 @@ impl Store {
     }
 
     /// Extends the lease of a running job; `false` when the job is no longer ours.
-    pub fn extend_job_lease(&self, id: i64, owner: &str, lease_secs: i64) -> Result<bool, StoreError> {
+    pub fn extend_job_lease(
+        &self,
+        id: i64,
+        owner: &str,
+        lease_secs: i64,
+    ) -> Result<bool, StoreError> {
         let until = now_unix() + lease_secs;
         self.write(|tx| {
             Ok(tx.execute(
@@ -211,7 +219,8 @@ mod tests {
         let again = s.claim_jobs("w3", &["k"], 60, 10).unwrap();
         assert_eq!(again.len(), 1);
         assert!(!s.extend_job_lease(got[0].id, "w1", 60).unwrap());
-        s.fail_job(again[0].id, "w3", "boom", Some(now_unix() + 100)).unwrap();
+        s.fail_job(again[0].id, "w3", "boom", Some(now_unix() + 100))
+            .unwrap();
         assert!(s.claim_jobs("w3", &["k"], 60, 10).unwrap().is_empty());
         s.complete_job(more[0].id, "w2").unwrap();
         assert_eq!(s.pending_jobs().unwrap(), 1);

@@ -6,13 +6,16 @@
 //! customer id.
 
 mod blobs;
+mod data_sources;
 mod db;
+mod dropbox_sync;
 mod error;
 mod files;
 mod jobs;
 mod orgs;
 mod outbox;
 mod search;
+mod source_items;
 mod users;
 mod vector_cache;
 mod webhooks;
@@ -20,6 +23,11 @@ mod white_label;
 
 pub use blobs::sha256_hex;
 pub use error::StoreError;
+pub use data_sources::{
+    ConsumedState, DataSource, DataSourceOrder, DataSourceQuery, DropboxConnection,
+    DropboxCredentials, NewOAuthState, OAuthState,
+};
+pub use source_items::{ItemOrder, ItemParent, ItemQuery, NewSourceItem, SourceItem};
 pub use files::{
     ChunkOrder, ChunkRecord, FileFilter, FileOrder, FileQuery, FileRecord, MAX_TAG_FILTER_DEPTH,
     NewChunk, NewFile, ProcessedFile, TagFilter, TagValue, blob_to_vector, vector_to_blob,
@@ -36,6 +44,10 @@ pub use webhooks::{Webhook, WebhookOrder};
 pub use white_label::{WhiteLabel, WhiteLabelInput, WhiteLabelOrder};
 
 pub use db::Store;
+pub use dropbox_sync::{
+    ApplyReport, DropboxFileRef, JOB_DROPBOX_DOWNLOAD, JOB_DROPBOX_POLL, JOB_DROPBOX_RECONCILE,
+    RATE_LIMIT_ERROR, RemoteEntry, RemoteFile, Selection, SyncSettings,
+};
 
 /// Offset/limit/keyset paging as Carbon's `Pagination` object (defaults already applied).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

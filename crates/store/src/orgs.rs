@@ -184,12 +184,18 @@ impl Store {
     }
 
     /// Statistics of the organization's files (every customer), keyed by source / format.
-    pub fn organization_statistics(&self, org_id: i64) -> Result<OrganizationStatistics, StoreError> {
+    pub fn organization_statistics(
+        &self,
+        org_id: i64,
+    ) -> Result<OrganizationStatistics, StoreError> {
         self.file_statistics("organization_id = ?1", org_id)
     }
 
     /// Statistics of one customer's files.
-    pub fn customer_statistics(&self, customer_pk: i64) -> Result<OrganizationStatistics, StoreError> {
+    pub fn customer_statistics(
+        &self,
+        customer_pk: i64,
+    ) -> Result<OrganizationStatistics, StoreError> {
         self.file_statistics("organization_user_id = ?1", customer_pk)
     }
 

@@ -310,6 +310,8 @@ impl Store {
                     sql.push_str(" AND parent_id IN (SELECT value FROM json_each(?6))");
                 }
             }
+            // reference ?6 so the statement always takes all six parameters
+            sql.push_str(" AND ?6 IS NOT NULL");
             let ids = serde_json::to_string(&f.file_ids.clone().unwrap_or_default())
                 .unwrap_or_default();
             let sources =

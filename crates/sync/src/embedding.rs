@@ -314,6 +314,22 @@ impl EmbeddingRegistry {
         }
     }
 
+    /// Ready providers grouped by embedder (names sharing one loaded model together), the
+    /// group answering [`DEFAULT_MODEL`] first: lets the binary hand the same loaded models
+    /// to the search endpoint.
+    pub fn ready_groups(&self) -> Vec<(Vec<String>, Arc<dyn Embedder>)> {
+        let mut groups: Vec<(Vec<String>, Arc<dyn Embedder>)> = Vec::new();
+        for (name, slot) in &self.slots {
+            let Slot::Ready(p) = slot else { continue };
+            match groups.iter_mut().find(|(_, e)| Arc::ptr_eq(e, &p.embedder)) {
+                Some((names, _)) => names.push(name.clone()),
+                None => groups.push((vec![name.clone()], p.embedder.clone())),
+            }
+        }
+        groups.sort_by_key(|(names, _)| !names.iter().any(|n| n == DEFAULT_MODEL));
+        groups
+    }
+
     /// The provider for `name`.
     pub fn get(&self, name: &str) -> Result<&Provider, ProviderError> {
         match self.slots.get(name) {
@@ -329,7 +345,10 @@ impl EmbeddingRegistry {
 
 fn load_local(cfg: &EmbeddingConfig) -> Result<Arc<MiniLm>, String> {
     if !cfg.model_dir.join("model.safetensors").is_file() {
-        return Err(format!("{MODEL_MISSING} (looked in {})", cfg.model_dir.display()));
+        return Err(format!(
+            "{MODEL_MISSING} (looked in {})",
+            cfg.model_dir.display()
+        ));
     }
     MiniLm::load(&cfg.model_dir, cfg.threads.max(1))
         .map(Arc::new)

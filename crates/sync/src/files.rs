@@ -158,12 +158,7 @@ pub async fn run_file_worker(
                 Ok(Ok(jobs)) => {
                     claimed = jobs.len();
                     for job in jobs {
-                        running.spawn(run_one(
-                            store.clone(),
-                            registry.clone(),
-                            cfg.clone(),
-                            job,
-                        ));
+                        running.spawn(run_one(store.clone(), registry.clone(), cfg.clone(), job));
                     }
                 }
                 Ok(Err(e)) => tracing::warn!(error = %e, "claiming file jobs failed"),
@@ -182,10 +177,16 @@ pub async fn run_file_worker(
     tracing::info!("file worker stopped");
 }
 
-async fn run_one(store: Store, registry: Arc<EmbeddingRegistry>, cfg: Arc<FileWorkerConfig>, job: Job) {
+async fn run_one(
+    store: Store,
+    registry: Arc<EmbeddingRegistry>,
+    cfg: Arc<FileWorkerConfig>,
+    job: Job,
+) {
     let Some(file_id) = job.file_id else {
         let (s, id, o) = (store.clone(), job.id, job.lease_owner.clone());
-        let _ = tokio::task::spawn_blocking(move || s.fail_job(id, &o, "job without file", None)).await;
+        let _ =
+            tokio::task::spawn_blocking(move || s.fail_job(id, &o, "job without file", None)).await;
         return;
     };
     // keep the lease alive while the file is processed
@@ -197,7 +198,8 @@ async fn run_one(store: Store, registry: Arc<EmbeddingRegistry>, cfg: Arc<FileWo
                 tokio::time::sleep(lease / 3).await;
                 let (s2, o2) = (s.clone(), o.clone());
                 let secs = lease.as_secs() as i64;
-                match tokio::task::spawn_blocking(move || s2.extend_job_lease(id, &o2, secs)).await {
+                match tokio::task::spawn_blocking(move || s2.extend_job_lease(id, &o2, secs)).await
+                {
                     Ok(Ok(true)) => {}
                     _ => break,
                 }
@@ -207,9 +209,11 @@ async fn run_one(store: Store, registry: Arc<EmbeddingRegistry>, cfg: Arc<FileWo
     let (s, r, c) = (store.clone(), registry.clone(), cfg.clone());
     let result = tokio::task::spawn_blocking(move || process_file(&s, &r, &c, file_id)).await;
     hb.abort();
-    let result = result.unwrap_or_else(|e| Err(ProcessError::Transient(format!("worker task failed: {e}"))));
+    let result =
+        result.unwrap_or_else(|e| Err(ProcessError::Transient(format!("worker task failed: {e}"))));
     let (s, c) = (store.clone(), cfg.clone());
-    let outcome = tokio::task::spawn_blocking(move || finish_job(&s, &c, &job, file_id, result)).await;
+    let outcome =
+        tokio::task::spawn_blocking(move || finish_job(&s, &c, &job, file_id, result)).await;
     match outcome {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!(file_id, error = %e, "recording job outcome failed"),
@@ -261,7 +265,11 @@ pub fn process_file(
             .map_err(transient)?;
         return Ok(());
     }
-    if store.mark_file_syncing(file_id).map_err(transient)?.is_none() {
+    if store
+        .mark_file_syncing(file_id)
+        .map_err(transient)?
+        .is_none()
+    {
         return Ok(());
     }
     let sha = file.raw_sha256.clone().ok_or_else(|| {
@@ -274,7 +282,9 @@ pub fn process_file(
         ));
     }
     if opts.store_file_only {
-        store.set_file_status(file_id, file_status::READY).map_err(transient)?;
+        store
+            .set_file_status(file_id, file_status::READY)
+            .map_err(transient)?;
         return Ok(());
     }
     // the provider first: a missing model fails fast, before any parsing
@@ -329,10 +339,10 @@ pub fn process_file(
     let num_tokens = counter.token_spans(&text).len() as i64;
 
     let mut new_chunks: Vec<NewChunk> = chunks.iter().map(chunk_record).collect();
-    let embedded_with = match (want_vectors, provider) {
+    let vector_model_id = match (want_vectors, provider) {
         (true, Some(p)) => {
             embed_chunks(p, counter.as_ref(), &mut new_chunks)?;
-            Some(model)
+            Some(p.embedder().model_id().to_string())
         }
         _ => None,
     };
@@ -341,7 +351,8 @@ pub fn process_file(
         file_format: Some(doc.format.name().to_string()).filter(|f| f != "CFB" && f != "UNKNOWN"),
         num_characters: Some(doc.num_characters() as i64),
         num_tokens: Some(num_tokens),
-        embedding_model: embedded_with,
+        embedding_model: Some(model),
+        vector_model_id,
         chunks: new_chunks,
     };
     store.complete_file(file_id, &out).map_err(transient)?;
@@ -371,7 +382,11 @@ fn chunk_record(c: &Chunk) -> NewChunk {
 }
 
 /// Splits `text` into windows of at most `max` tokens (whole text when it fits).
-pub fn windows<'a>(text: &'a str, counter: &dyn carbide_ingest::TokenCounter, max: usize) -> Vec<&'a str> {
+pub fn windows<'a>(
+    text: &'a str,
+    counter: &dyn carbide_ingest::TokenCounter,
+    max: usize,
+) -> Vec<&'a str> {
     let spans = counter.token_spans(text);
     if spans.len() <= max || max == 0 {
         return vec![text];
@@ -437,8 +452,7 @@ fn embed_chunks(
                 }
                 normalise(&mut mean);
                 c.vector = Some(mean);
-                c.metadata
-                    .insert("windows".into(), Value::from(ws.len()));
+                c.metadata.insert("windows".into(), Value::from(ws.len()));
                 c.windows = ws;
             }
         }

@@ -2,11 +2,14 @@
 //!
 //! - [`webhooks`]: outgoing webhook delivery from the durable outbox.
 //! - [`files`]: file processing jobs (parse in the sandbox, chunk, embed, index).
+//! - [`dropbox`]: the Dropbox connector (OAuth connect flow, token lifecycle, item listing).
 //! - [`embedding`]: the registry mapping Carbon `embedding_model` names to providers.
 //!
 //! Dependencies run one way: `carbide-api` depends on this crate (for the registry and file
 //! options), never the reverse.
 
+pub mod dropbox;
+pub mod dropbox_sync;
 pub mod embedding;
 pub mod files;
 pub mod webhooks;

@@ -1,6 +1,9 @@
 //! Route registration. Every route goes through `routes!` so it is documented in `/openapi.json`.
 
 mod auth_routes;
+mod files;
+mod integrations;
+mod connect;
 mod org;
 mod search;
 mod system;
@@ -18,6 +21,35 @@ use crate::error::ApiError;
 
 pub(crate) fn all(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
     r.routes(routes!(system::health))
+        .routes(routes!(files::upload_file))
+        .routes(routes!(files::upload_text))
+        .routes(routes!(files::upload_file_from_url))
+        .routes(routes!(files::user_files_v2))
+        .routes(routes!(files::user_files))
+        .routes(routes!(files::resync_file))
+        .routes(routes!(files::delete_files_v2))
+        .routes(routes!(files::delete_files))
+        .routes(routes!(files::create_user_file_tags))
+        .routes(routes!(files::delete_user_file_tags))
+        .routes(routes!(files::text_chunks))
+        .routes(routes!(files::list_chunks_and_embeddings))
+        .routes(routes!(files::parsed_file))
+        .routes(routes!(files::raw_file))
+        .routes(routes!(files::download_raw))
+        .routes(routes!(files::download_parsed))
+        .routes(routes!(connect::connect_page, connect::connect_post))
+        .routes(routes!(connect::connect_asset))
+        .routes(routes!(connect::connect_js))
+        .routes(routes!(integrations::oauth_url))
+        .routes(routes!(integrations::dropbox_callback))
+        .routes(routes!(integrations::user_data_sources))
+        .routes(routes!(integrations::org_data_sources))
+        .routes(routes!(integrations::revoke_access_token))
+        .routes(routes!(integrations::add_tags))
+        .routes(routes!(integrations::remove_tags))
+        .routes(routes!(integrations::items_sync))
+        .routes(routes!(integrations::items_sync_cancel))
+        .routes(routes!(integrations::items_list))
         .routes(routes!(system::metrics))
         .routes(routes!(system::openapi_json))
         .routes(routes!(auth_routes::access_token))

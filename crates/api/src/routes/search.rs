@@ -20,7 +20,9 @@ use axum::extract::State;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use carbide_core::enums::{DATA_SOURCE_TYPES, EMBEDDING_GENERATORS};
-use carbide_store::{ChunkUpload, FileSet, KeywordHit, MediaType, SearchFilter, TagExpr, VectorHit};
+use carbide_store::{
+    ChunkUpload, FileSet, KeywordHit, MediaType, SearchFilter, TagExpr, VectorHit,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
@@ -228,7 +230,9 @@ pub(crate) fn parse_tags_v2(v: &Value) -> Result<TagExpr, String> {
             });
         }
         if depth == 1 {
-            return Err("the top level of tags_v2 must be {\"AND\": [...]} or {\"OR\": [...]}".into());
+            return Err(
+                "the top level of tags_v2 must be {\"AND\": [...]} or {\"OR\": [...]}".into(),
+            );
         }
         let Some(key) = obj.get("key").and_then(Value::as_str) else {
             return Err("a tag block needs a string \"key\"".into());
@@ -340,7 +344,11 @@ fn plan(state: &AppState, req: &GetEmbeddingDocumentsBody) -> Result<Plan, ApiEr
                     .map(|x| x.as_str().map(str::to_string))
                     .collect::<Option<Vec<_>>>()
                     .ok_or_else(|| {
-                        field_err(&["source"], "source must be a string or a list of strings", "type_error")
+                        field_err(
+                            &["source"],
+                            "source must be a string or a list of strings",
+                            "type_error",
+                        )
                     })?,
                 _ => {
                     return Err(field_err(
@@ -350,16 +358,19 @@ fn plan(state: &AppState, req: &GetEmbeddingDocumentsBody) -> Result<Plan, ApiEr
                     ));
                 }
             };
-            if let Some(bad) = list.iter().find(|s| !DATA_SOURCE_TYPES.contains(&s.as_str())) {
+            if let Some(bad) = list
+                .iter()
+                .find(|s| !DATA_SOURCE_TYPES.contains(&s.as_str()))
+            {
                 return Err(enum_err(&["source"], bad, DATA_SOURCE_TYPES));
             }
             Some(list)
         }
     };
     let tags = match (&req.tags_v2, &req.tags) {
-        (Some(v), _) if !v.is_null() => Some(
-            parse_tags_v2(v).map_err(|m| field_err(&["tags_v2"], m, "value_error"))?,
-        ),
+        (Some(v), _) if !v.is_null() => {
+            Some(parse_tags_v2(v).map_err(|m| field_err(&["tags_v2"], m, "value_error"))?)
+        }
         (_, Some(flat)) if !flat.is_empty() => Some(TagExpr::And(
             flat.iter()
                 .map(|(k, v)| TagExpr::tag(k.clone(), v, false))
@@ -454,9 +465,8 @@ pub(crate) fn fuse(
 }
 
 fn timing_header(embed_ms: f64, retrieve_ms: f64, total_ms: f64) -> HeaderValue {
-    let v = format!(
-        "embed;dur={embed_ms:.3}, retrieve;dur={retrieve_ms:.3}, total;dur={total_ms:.3}"
-    );
+    let v =
+        format!("embed;dur={embed_ms:.3}, retrieve;dur={retrieve_ms:.3}, total;dur={total_ms:.3}");
     HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("total"))
 }
 

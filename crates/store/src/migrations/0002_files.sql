@@ -1,8 +1,9 @@
 -- Files, chunks, keyword index, vector-cache change tracking, durable job queue.
 --
 -- Contract with search (crates that read these tables rely on the names below):
---   chunks.embedding_model  Carbon EmbeddingGenerators name the vectors were made with
---                           ("OPENAI", ...); NULL when embeddings were skipped
+--   chunks.embedding_model  the provider's model_id the vectors were made with
+--                           (e.g. sentence-transformers/all-MiniLM-L6-v2); NULL when
+--                           embeddings were skipped. files.embedding_model holds the Carbon name.
 --   chunks.vector        little-endian f32, L2-normalised, NULL when embeddings were skipped.
 --                        For a chunk longer than the model window it is the L2-normalised mean
 --                        of its window vectors (usable as-is)

@@ -1,0 +1,430 @@
+//! File endpoints end to end: upload → durable job → sandboxed parse → chunks (+ vectors when
+//! the model is installed) → READY; parsed/raw signed downloads; tags; tenancy; delete cascade.
+//!
+//! The sandbox needs the `carbide-extract` binary: tests use `CARBIDE_EXTRACT_BIN` or
+//! `target/debug/carbide-extract` next to the test executable's directory (`make test` builds
+//! all binaries first; by hand: `cargo build -p carbide-ingest --bin carbide-extract`).
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use carbide_api::{AppState, FilesConfig, router};
+use carbide_core::secrets::MasterKey;
+use carbide_ingest::Sandbox;
+use carbide_store::Store;
+use carbide_sync::{EmbeddingRegistry, FileWorkerConfig};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+fn extract_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("CARBIDE_EXTRACT_BIN") {
+        return p.into();
+    }
+    let exe = std::env::current_exe().unwrap();
+    // target/debug/deps/files-xxxx → target/debug/carbide-extract
+    let p = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("carbide-extract");
+    assert!(
+        p.is_file(),
+        "{} missing: run `cargo build -p carbide-ingest --bin carbide-extract` (make test does)",
+        p.display()
+    );
+    p
+}
+
+fn registry() -> (Arc<EmbeddingRegistry>, bool) {
+    let dir = std::env::var("CARBIDE_MODEL_DIR")
+        .ok()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            [
+                env!("CARGO_MANIFEST_DIR"),
+                "..",
+                "..",
+                "models",
+                "all-MiniLM-L6-v2",
+            ]
+            .iter()
+            .collect()
+        });
+    let have = dir.join("model.safetensors").is_file();
+    if !have && std::env::var("CARBIDE_REQUIRE_MODEL").is_ok() {
+        panic!(
+            "CARBIDE_REQUIRE_MODEL set but no model in {}",
+            dir.display()
+        );
+    }
+    if !have {
+        eprintln!("embedding model absent: tests skip embeddings");
+    }
+    let cfg = carbide_sync::EmbeddingConfig {
+        model_dir: dir,
+        models: carbide_sync::embedding::parse_model_mapping("OPENAI=local").unwrap(),
+        openai: Default::default(),
+        threads: 1,
+    };
+    (Arc::new(EmbeddingRegistry::from_config(&cfg)), have)
+}
+
+struct Env {
+    base: String,
+    store: Store,
+    client: reqwest::Client,
+    _dir: tempfile::TempDir,
+    stop: watch::Sender<bool>,
+    have_model: bool,
+}
+
+async fn start(max_file_bytes: u64) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("carbide.db"), MasterKey::generate()).unwrap();
+    let (reg, have_model) = registry();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = AppState::new(
+        store.clone(),
+        carbide_api::ApiConfig {
+            public_url: base.clone(),
+            max_body_bytes: 64 << 20,
+        },
+    )
+    .with_files(
+        FilesConfig {
+            max_file_bytes,
+            allow_private_urls: true,
+            ..Default::default()
+        },
+        reg.clone(),
+    );
+    let app = router(state);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (stop, rx) = watch::channel(false);
+    let sandbox = Sandbox {
+        exe: extract_bin(),
+        timeout: Duration::from_secs(60),
+        memory_bytes: 2 << 30,
+    };
+    let mut cfg = FileWorkerConfig::new(sandbox);
+    cfg.poll_interval = Duration::from_millis(50);
+    tokio::spawn(carbide_sync::run_file_worker(store.clone(), reg, cfg, rx));
+    Env {
+        base,
+        store,
+        client: reqwest::Client::new(),
+        _dir: dir,
+        stop,
+        have_model,
+    }
+}
+
+impl Env {
+    fn key(&self, name: &str) -> String {
+        self.store.create_organization(name).unwrap().1
+    }
+    async fn post(&self, key: &str, cid: &str, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("authorization", format!("Bearer {key}"))
+            .header("customer-id", cid)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        common::finish(r).await
+    }
+    async fn get(&self, key: &str, cid: &str, path: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("authorization", format!("Bearer {key}"))
+            .header("customer-id", cid)
+            .send()
+            .await
+            .unwrap();
+        common::finish(r).await
+    }
+    async fn upload(
+        &self,
+        key: &str,
+        cid: &str,
+        name: &str,
+        bytes: Vec<u8>,
+        query: &str,
+    ) -> (u16, Value) {
+        let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_string());
+        let form = reqwest::multipart::Form::new().part("file", part);
+        let r = self
+            .client
+            .post(format!("{}/uploadfile?{query}", self.base))
+            .header("authorization", format!("Bearer {key}"))
+            .header("customer-id", cid)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        common::finish(r).await
+    }
+    async fn wait_terminal(&self, key: &str, cid: &str, id: i64) -> Value {
+        for _ in 0..600 {
+            let (s, v) = self
+                .post(
+                    key,
+                    cid,
+                    "/user_files_v2",
+                    json!({"filters": {"ids": [id]}}),
+                )
+                .await;
+            assert_eq!(s, 200, "{v}");
+            let f = v["results"][0].clone();
+            let st = f["sync_status"].as_str().unwrap_or("");
+            if ["READY", "SYNC_ERROR", "READY_TO_SYNC"].contains(&st) {
+                return f;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("file {id} never finished");
+    }
+}
+
+fn corpus(rel: &str) -> Vec<u8> {
+    let p: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "..",
+        "..",
+        "..",
+        "shared",
+        "corpus",
+        "docs",
+        rel,
+    ]
+    .iter()
+    .collect();
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_text_ready_chunks_download_tags_tenancy_delete() {
+    let env = start(50 << 20).await;
+    let key = env.key("acme");
+    let skip = !env.have_model;
+    let (s, f) = env
+        .post(
+            &key,
+            "alice",
+            "/upload_text",
+            json!({"contents": "The quarterly aurora report.\n\nSecond paragraph about glaciers.",
+                   "name": "report.txt", "skip_embedding_generation": skip}),
+        )
+        .await;
+    assert_eq!(s, 200, "{f}");
+    assert_eq!(f["sync_status"], "QUEUED_FOR_SYNC");
+    let id = f["id"].as_i64().unwrap();
+    let f = env.wait_terminal(&key, "alice", id).await;
+    assert_eq!(f["sync_status"], "READY", "{f}");
+    assert!(f["file_statistics"]["num_characters"].as_i64().unwrap() > 20);
+
+    // chunks (+ vectors when the model is there)
+    let (s, v) = env
+        .post(
+            &key,
+            "alice",
+            "/text_chunks",
+            json!({"filters": {"user_file_id": id}, "include_vectors": true}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v["count"].as_i64().unwrap() >= 1);
+    assert!(
+        v["results"][0]["source_content"]
+            .as_str()
+            .unwrap()
+            .contains("aurora")
+    );
+    assert_eq!(v["results"][0]["embedding"].is_array(), !skip);
+
+    // parsed text through the signed link (no auth), tampering refused
+    let (s, v) = env.get(&key, "alice", &format!("/parsed_file/{id}")).await;
+    assert_eq!(s, 200, "{v}");
+    let url = v["presigned_url"].as_str().unwrap().to_string();
+    let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert!(text.contains("glaciers"));
+    let bad = reqwest::get(format!("{url}0")).await.unwrap();
+    assert_eq!(bad.status().as_u16(), 403);
+
+    // tags + tags_v2 filter
+    let (s, v) = env
+        .post(&key, "alice", "/create_user_file_tags",
+            json!({"organization_user_file_id": id, "tags": {"team": ["red", "blue"], "year": 2024}}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (_, v) = env
+        .post(&key, "alice", "/user_files_v2",
+            json!({"filters": {"tags_v2": {"AND": [{"key": "team", "value": "red"}, {"key": "year", "value": 2024}]}}}))
+        .await;
+    assert_eq!(v["count"], 1);
+    let (_, v) = env
+        .post(&key, "alice", "/user_files_v2",
+            json!({"filters": {"tags_v2": {"OR": [{"key": "team", "value": "red", "negate": true}]}}}))
+        .await;
+    assert_eq!(v["count"], 0);
+
+    // another customer sees nothing and cannot touch it
+    let (_, v) = env.post(&key, "bob", "/user_files_v2", json!({})).await;
+    assert_eq!(v["count"], 0);
+    let (s, _) = env.get(&key, "bob", &format!("/raw_file/{id}")).await;
+    assert_eq!(s, 404);
+    let (s, _) = env
+        .post(&key, "bob", "/resync_file", json!({"file_id": id}))
+        .await;
+    assert_eq!(s, 404);
+    env.post(
+        &key,
+        "bob",
+        "/delete_files_v2",
+        json!({"filters": {"ids": [id]}}),
+    )
+    .await;
+    let (_, v) = env.post(&key, "alice", "/user_files_v2", json!({})).await;
+    assert_eq!(v["count"], 1);
+
+    // an empty delete filter is refused; a real one cascades chunks and fts rows
+    let (s, _) = env.post(&key, "alice", "/delete_files_v2", json!({})).await;
+    assert_eq!(s, 400);
+    let cust = env.store.get_customer(1, "alice").unwrap().unwrap();
+    let filter = carbide_store::FileFilter {
+        ids: Some(vec![id]),
+        ..Default::default()
+    };
+    let (chunks, _) = env
+        .store
+        .list_chunks(
+            cust.organization_id,
+            cust.id,
+            &filter,
+            None,
+            carbide_store::Page::default(),
+            carbide_store::ChunkOrder::ChunkIndex,
+            carbide_store::Dir::Asc,
+            false,
+        )
+        .unwrap();
+    let ids: Vec<i64> = chunks.iter().map(|c| c.id).collect();
+    assert!(env.store.fts_rows_for_chunks(&ids).unwrap() > 0);
+    let (s, _) = env
+        .post(
+            &key,
+            "alice",
+            "/delete_files_v2",
+            json!({"filters": {"ids": [id]}, "send_webhook": true}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(env.store.fts_rows_for_chunks(&ids).unwrap(), 0);
+    let (_, v) = env.post(&key, "alice", "/user_files_v2", json!({})).await;
+    assert_eq!(v["count"], 0);
+    let _ = env.stop.send(true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn formats_broken_and_oversize() {
+    let env = start(3 << 20).await;
+    let key = env.key("acme");
+    let q = if env.have_model {
+        ""
+    } else {
+        "skip_embedding_generation=true"
+    };
+    let mut ids = Vec::new();
+    for rel in ["pdf", "docx", "pptx", "xlsx", "rtf", "text"] {
+        let dir: PathBuf = [
+            env!("CARGO_MANIFEST_DIR"),
+            "..",
+            "..",
+            "..",
+            "shared",
+            "corpus",
+            "docs",
+            rel,
+        ]
+        .iter()
+        .collect();
+        let Some(entry) = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| {
+                e.metadata()
+                    .map(|m| m.is_file() && m.len() < (2 << 20) && m.len() > 200)
+                    .unwrap_or(false)
+            })
+            .min_by_key(|e| e.file_name())
+        else {
+            continue;
+        };
+        let name = entry.file_name().to_string_lossy().to_string();
+        let bytes = corpus(&format!("{rel}/{name}"));
+        let (s, f) = env.upload(&key, "u", &name, bytes, q).await;
+        assert_eq!(s, 200, "{name}: {f}");
+        ids.push((name, f["id"].as_i64().unwrap()));
+    }
+    for (name, id) in &ids {
+        let f = env.wait_terminal(&key, "u", *id).await;
+        // a corpus file may legitimately be unparseable; it must say why
+        if f["sync_status"] == "SYNC_ERROR" {
+            assert!(
+                f["sync_error_message"]
+                    .as_str()
+                    .is_some_and(|m| !m.is_empty()),
+                "{name}: {f}"
+            );
+            eprintln!("{name}: SYNC_ERROR {}", f["sync_error_message"]);
+        } else {
+            assert_eq!(f["sync_status"], "READY", "{name}: {f}");
+            let (_, v) = env
+                .post(
+                    &key,
+                    "u",
+                    "/text_chunks",
+                    json!({"filters": {"user_file_id": id}}),
+                )
+                .await;
+            assert!(v["count"].as_i64().unwrap() > 0, "{name}: no chunks");
+        }
+    }
+    // broken file → SYNC_ERROR with a reason
+    let (s, f) = env
+        .upload(&key, "u", "broken.pdf", b"%PDF-1.7\n garbage".to_vec(), q)
+        .await;
+    assert_eq!(s, 200, "{f}");
+    let f = env
+        .wait_terminal(&key, "u", f["id"].as_i64().unwrap())
+        .await;
+    assert_eq!(f["sync_status"], "SYNC_ERROR", "{f}");
+    assert!(!f["sync_error_message"].as_str().unwrap().is_empty());
+    // oversize refused before parsing
+    let (s, v) = env
+        .upload(&key, "u", "big.txt", vec![b'a'; 4 << 20], q)
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("limit"));
+    // an embedding model that is not configured is a 400 naming the configured ones
+    let (s, v) = env
+        .upload(
+            &key,
+            "u",
+            "x.txt",
+            b"hello world".to_vec(),
+            "embedding_model=SOLAR_1_MINI",
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("OPENAI"));
+    let _ = env.stop.send(true);
+}

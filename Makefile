@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 MODEL_DIR ?= models/all-MiniLM-L6-v2
 CARGO ?= cargo
 
-.PHONY: all build test test-rust test-python lint fmt model venv deps demo bench clean-venv
+.PHONY: all build test test-rust test-python test-e2e e2e-deps lint fmt model venv deps demo bench clean-venv
 
 all: build
 
@@ -27,9 +27,10 @@ $(VENV)/.stamp: tests/requirements.txt
 build:
 	$(CARGO) build --workspace --bins
 
-test: build venv model
+test: build venv model e2e-deps
 	$(MAKE) test-rust
 	$(MAKE) test-python
+	$(MAKE) test-e2e
 
 test-rust:
 	CARBIDE_MODEL_DIR=$(abspath $(MODEL_DIR)) $(CARGO) test --workspace
@@ -38,6 +39,18 @@ test-python: venv
 	CARBIDE_BIN=$(abspath target/debug/carbide) \
 	DROPBOX_EMULATOR_BIN=$(abspath target/debug/dropbox-emulator) \
 	$(VENV)/bin/pytest -q tests
+
+## playwright-core from npm (drives Debian's /usr/bin/chromium; no browser download).
+e2e-deps: tests/e2e/node_modules/.stamp
+tests/e2e/node_modules/.stamp: tests/e2e/package.json tests/e2e/package-lock.json
+	cd tests/e2e && npm ci --no-audit --no-fund --silent
+	touch $@
+
+test-e2e: e2e-deps
+	CARBIDE_BIN=$(abspath target/debug/carbide) \
+	DROPBOX_EMULATOR_BIN=$(abspath target/debug/dropbox-emulator) \
+	CARBIDE_MODEL_DIR=$(abspath $(MODEL_DIR)) \
+	node --test --test-concurrency=1 tests/e2e/connect.test.mjs
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -428,3 +428,84 @@ async fn formats_broken_and_oversize() {
     assert!(v["detail"].as_str().unwrap().contains("OPENAI"));
     let _ = env.stop.send(true);
 }
+
+/// `/delete_files` deletes only the named files unless `delete_child_files` is set: children
+/// are detached (`parent_id = NULL`) and kept, with their chunks; with the flag they go too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_files_keeps_or_deletes_children() {
+    let env = start(50 << 20).await;
+    let key = env.key("acme");
+    // create the customer through the API, then a folder tree through the store
+    let (s, _) = env.post(&key, "carol", "/user_files_v2", json!({})).await;
+    assert_eq!(s, 200);
+    let cust = env.store.get_customer(1, "carol").unwrap().unwrap();
+    let mk = |parent: Option<i64>, name: &str, folder: bool| carbide_store::NewFile {
+        organization_id: cust.organization_id,
+        organization_user_id: cust.id,
+        parent_id: parent,
+        source: "LOCAL".into(),
+        name: Some(name.into()),
+        is_folder: folder,
+        sync_status: "READY_TO_SYNC".into(),
+        ..Default::default()
+    };
+    let tree = |env: &Env| {
+        let top = env.store.create_file(&mk(None, "top", true)).unwrap().id;
+        let child = env.store.create_file(&mk(Some(top), "child", false)).unwrap().id;
+        let sub = env.store.create_file(&mk(Some(top), "sub", true)).unwrap().id;
+        let grandchild = env.store.create_file(&mk(Some(sub), "gc", false)).unwrap().id;
+        (top, child, sub, grandchild)
+    };
+    let ids_of = |v: &Value| -> Vec<i64> {
+        let mut ids: Vec<i64> = v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_i64().unwrap())
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+
+    // default (delete_child_files unset = false): only `top` goes; children are detached
+    let (top, child, sub, gc) = tree(&env);
+    let (s, v) = env
+        .post(&key, "carol", "/delete_files", json!({"file_ids": [top]}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (_, v) = env.post(&key, "carol", "/user_files_v2", json!({})).await;
+    assert_eq!(ids_of(&v), vec![child, sub, gc]);
+    for f in v["results"].as_array().unwrap() {
+        let want = if f["id"] == gc { json!(sub) } else { Value::Null };
+        assert_eq!(f["parent_id"], want, "{f}");
+    }
+    // explicit false, on the detached `sub`: its child survives
+    let (s, _) = env
+        .post(
+            &key,
+            "carol",
+            "/delete_files",
+            json!({"file_ids": [sub], "delete_child_files": false}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (_, v) = env.post(&key, "carol", "/user_files_v2", json!({})).await;
+    assert_eq!(ids_of(&v), vec![child, gc]);
+    assert_eq!(v["results"][0]["parent_id"], Value::Null);
+    assert_eq!(v["results"][1]["parent_id"], Value::Null);
+
+    // delete_child_files=true: the whole subtree goes
+    let (top2, ..) = tree(&env);
+    let (s, _) = env
+        .post(
+            &key,
+            "carol",
+            "/delete_files",
+            json!({"file_ids": [top2], "delete_child_files": true}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (_, v) = env.post(&key, "carol", "/user_files_v2", json!({})).await;
+    assert_eq!(ids_of(&v), vec![child, gc]);
+    let _ = env.stop.send(true);
+}

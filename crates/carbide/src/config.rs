@@ -16,6 +16,14 @@ struct FileConfig {
     log_format: Option<String>,
     max_body_mb: Option<usize>,
     model_dir: Option<PathBuf>,
+    dropbox_url: Option<String>,
+    dropbox_api_url: Option<String>,
+    dropbox_content_url: Option<String>,
+    dropbox_notify_url: Option<String>,
+    dropbox_www_url: Option<String>,
+    dropbox_ca_cert: Option<PathBuf>,
+    dropbox_app_key: Option<String>,
+    dropbox_app_secret: Option<String>,
 }
 
 /// How logs are written to standard error.
@@ -39,6 +47,49 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Local embedding model directory (`CARBIDE_MODEL_DIR`, default `models/all-MiniLM-L6-v2`).
     pub model_dir: PathBuf,
+    /// Dropbox hosts, CA certificate and server-wide app (`CARBIDE_DROPBOX_*`).
+    pub dropbox: DropboxConfig,
+}
+
+/// Where Dropbox is and which app carbide uses when an organization has no white label.
+#[derive(Clone, Default, PartialEq)]
+pub struct DropboxConfig {
+    /// `CARBIDE_DROPBOX_API_URL` (else `CARBIDE_DROPBOX_URL`, else `https://api.dropboxapi.com`).
+    pub api_url: String,
+    /// `CARBIDE_DROPBOX_CONTENT_URL` (else `CARBIDE_DROPBOX_URL`, else `https://content.dropboxapi.com`).
+    pub content_url: String,
+    /// `CARBIDE_DROPBOX_NOTIFY_URL` (else `CARBIDE_DROPBOX_URL`, else `https://notify.dropboxapi.com`).
+    pub notify_url: String,
+    /// `CARBIDE_DROPBOX_WWW_URL` (else `CARBIDE_DROPBOX_URL`, else `https://www.dropbox.com`).
+    pub www_url: String,
+    /// `CARBIDE_DROPBOX_CA_CERT`: a PEM file of extra CA certificates to trust.
+    pub ca_cert: Option<PathBuf>,
+    /// `CARBIDE_DROPBOX_APP_KEY`.
+    pub app_key: Option<String>,
+    /// `CARBIDE_DROPBOX_APP_SECRET`.
+    pub app_secret: Option<String>,
+}
+
+impl std::fmt::Debug for DropboxConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DropboxConfig")
+            .field("api_url", &self.api_url)
+            .field("content_url", &self.content_url)
+            .field("notify_url", &self.notify_url)
+            .field("www_url", &self.www_url)
+            .field("ca_cert", &self.ca_cert)
+            .field("app_key", &self.app_key)
+            .field("app_secret", &self.app_secret.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+fn http_url(name: &str, v: String) -> anyhow::Result<String> {
+    let v = v.trim().trim_end_matches('/').to_string();
+    if !(v.starts_with("http://") || v.starts_with("https://")) {
+        bail!("{name} must start with http:// or https:// (got {v:?})");
+    }
+    Ok(v)
 }
 
 impl Config {
@@ -100,6 +151,43 @@ impl Config {
             .map(PathBuf::from)
             .or(file.model_dir)
             .unwrap_or_else(|| PathBuf::from("models/all-MiniLM-L6-v2"));
+        let base = env("CARBIDE_DROPBOX_URL").or(file.dropbox_url);
+        let host = |name: &str, file_v: Option<String>, default: &str| -> anyhow::Result<String> {
+            let v = env(name)
+                .or(file_v)
+                .or_else(|| base.clone())
+                .unwrap_or_else(|| default.to_string());
+            http_url(name, v)
+        };
+        let nonempty = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        let dropbox = DropboxConfig {
+            api_url: host(
+                "CARBIDE_DROPBOX_API_URL",
+                file.dropbox_api_url,
+                "https://api.dropboxapi.com",
+            )?,
+            content_url: host(
+                "CARBIDE_DROPBOX_CONTENT_URL",
+                file.dropbox_content_url,
+                "https://content.dropboxapi.com",
+            )?,
+            notify_url: host(
+                "CARBIDE_DROPBOX_NOTIFY_URL",
+                file.dropbox_notify_url,
+                "https://notify.dropboxapi.com",
+            )?,
+            www_url: host(
+                "CARBIDE_DROPBOX_WWW_URL",
+                file.dropbox_www_url,
+                "https://www.dropbox.com",
+            )?,
+            ca_cert: env("CARBIDE_DROPBOX_CA_CERT")
+                .map(PathBuf::from)
+                .or(file.dropbox_ca_cert)
+                .filter(|p| !p.as_os_str().is_empty()),
+            app_key: nonempty(env("CARBIDE_DROPBOX_APP_KEY").or(file.dropbox_app_key)),
+            app_secret: nonempty(env("CARBIDE_DROPBOX_APP_SECRET").or(file.dropbox_app_secret)),
+        };
         Ok(Config {
             listen,
             data_dir,
@@ -107,6 +195,7 @@ impl Config {
             log_format,
             model_dir,
             max_body_bytes: max_body_mb.saturating_mul(1024 * 1024),
+            dropbox,
         })
     }
 
@@ -141,6 +230,29 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("./data"));
         assert_eq!(c.public_url, None);
         assert_eq!(c.max_body_bytes, 64 * 1024 * 1024);
+        assert_eq!(c.dropbox.api_url, "https://api.dropboxapi.com");
+        assert_eq!(c.dropbox.www_url, "https://www.dropbox.com");
+        assert_eq!(c.dropbox.app_key, None);
+    }
+
+    #[test]
+    fn dropbox_hosts() {
+        let c = Config::from_sources(
+            None,
+            env_of(&[
+                ("CARBIDE_DROPBOX_URL", "https://127.0.0.1:9/"),
+                ("CARBIDE_DROPBOX_NOTIFY_URL", "http://127.0.0.1:10"),
+                ("CARBIDE_DROPBOX_APP_KEY", "k"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.dropbox.api_url, "https://127.0.0.1:9");
+        assert_eq!(c.dropbox.content_url, "https://127.0.0.1:9");
+        assert_eq!(c.dropbox.www_url, "https://127.0.0.1:9");
+        assert_eq!(c.dropbox.notify_url, "http://127.0.0.1:10");
+        assert_eq!(c.dropbox.app_key.as_deref(), Some("k"));
+        assert!(!format!("{:?}", c.dropbox).contains("secret"));
+        assert!(Config::from_sources(None, env_of(&[("CARBIDE_DROPBOX_URL", "ftp://x")])).is_err());
     }
 
     #[test]

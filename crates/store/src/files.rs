@@ -789,6 +789,31 @@ impl Store {
         preserve_record: bool,
         send_webhook: bool,
     ) -> Result<usize, StoreError> {
+        self.delete_files_impl(org_id, customer_pk, ids, preserve_record, true, send_webhook)
+    }
+
+    /// Deletes the customer's files `ids` but not their children: each child is detached
+    /// (`parent_id = NULL`) in the same transaction before its parent goes, so the
+    /// `parent_id` cascade keeps it. A child that is itself in `ids` is deleted.
+    pub fn delete_files_keep_children(
+        &self,
+        org_id: i64,
+        customer_pk: i64,
+        ids: &[i64],
+        send_webhook: bool,
+    ) -> Result<usize, StoreError> {
+        self.delete_files_impl(org_id, customer_pk, ids, false, false, send_webhook)
+    }
+
+    fn delete_files_impl(
+        &self,
+        org_id: i64,
+        customer_pk: i64,
+        ids: &[i64],
+        preserve_record: bool,
+        with_children: bool,
+        send_webhook: bool,
+    ) -> Result<usize, StoreError> {
         let now = now_unix();
         let (n, shas) = self.write(|tx| {
             let mut n = 0;
@@ -809,6 +834,13 @@ impl Store {
                          updated_at = ?2 WHERE id = ?1",
                         params![id, now],
                     )?;
+                } else if !with_children {
+                    tx.execute(
+                        "UPDATE files SET parent_id = NULL, updated_at = ?2 WHERE parent_id = ?1",
+                        params![id, now],
+                    )?;
+                    removed_chunks |= tx.execute("DELETE FROM chunks WHERE file_id = ?1", [id])? > 0;
+                    tx.execute("DELETE FROM files WHERE id = ?1", [id])?;
                 } else {
                     // descendants' blobs too
                     let mut st = tx.prepare(

@@ -1191,12 +1191,13 @@ pub(crate) async fn delete_files(
     let hook = req.send_webhook.unwrap_or(false);
     state
         .db(move |s| {
-            let mut ids = s.file_ids_matching(org, cust, &filter)?;
-            if !children {
-                // only the named files: detach their children so the cascade keeps them
-                ids.sort_unstable();
+            let ids = s.file_ids_matching(org, cust, &filter)?;
+            if children {
+                s.delete_files(org, cust, &ids, false, hook)
+            } else {
+                // only the named files: their children are detached and kept
+                s.delete_files_keep_children(org, cust, &ids, hook)
             }
-            s.delete_files(org, cust, &ids, false, hook)
         })
         .await?;
     Ok(axum::Json(GenericSuccessResponse::ok()))

@@ -425,7 +425,7 @@ async fn reconcile_one(
     let gone = |sel: &Selection| vec![RemoteEntry::Deleted {
         path_lower: sel.path_lower.clone(),
     }];
-    let db_err = |e: carbide_store::StoreError| Outcome::RetryAt(backoff(sync, job.attempts), e.to_string());
+    let db_err = |e: DropboxError| Outcome::RetryAt(backoff(sync, job.attempts), e.to_string());
     if sel.is_folder {
         let listing = match list_all(sync, ds, &sel.external_id).await {
             Ok(l) => l,

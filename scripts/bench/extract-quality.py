@@ -16,6 +16,7 @@ automatic reference here and are reported for speed only.
 """
 import argparse
 import collections
+import html
 import json
 import os
 import re
@@ -51,7 +52,17 @@ def recall(reference, candidate):
     return sum(min(n, cand[w]) for w, n in ref.items()) / total
 
 
+TEXT_NODE = re.compile(r"<(?:w:t|a:t|t|x:t)(?:\s[^>]*)?>([^<]*)<")
+# a paragraph (docx w:p, DrawingML a:p) or a shared string item (si) ends here
+PARA_END = re.compile(r"</(?:w:p|a:p|si|x:si)>")
+# tabs and line breaks inside a paragraph separate words
+INLINE_BREAK = re.compile(r"<(?:w:tab|w:br|w:cr|a:br)\b[^>]*/>")
+
+
 def xml_text(path):
+    """Reference text of an OOXML package. Runs of one paragraph are joined without a space (a
+    word split over two runs stays one word), paragraphs are separated, and XML character
+    references are decoded (`&amp;` is `&`, not the word "amp")."""
     parts = []
     with zipfile.ZipFile(path) as z:
         for name in z.namelist():
@@ -59,14 +70,19 @@ def xml_text(path):
                 continue
             xml = z.read(name).decode("utf-8", "replace")
             if name.startswith(("word/", "ppt/slides/", "ppt/notesSlides/", "xl/sharedStrings")):
-                parts.extend(re.findall(r"<(?:w:t|a:t|t|x:t)(?:\s[^>]*)?>([^<]*)<", xml))
+                xml = INLINE_BREAK.sub("<w:t> </w:t>", xml)
+                for para in PARA_END.split(xml):
+                    text = "".join(TEXT_NODE.findall(para))
+                    if text.strip():
+                        parts.append(html.unescape(text))
             elif name.startswith("xl/worksheets/"):
                 # Inline strings and literal values; shared-string cells hold an index, not text.
                 for attrs, body in re.findall(r"<(?:\w+:)?c(\s[^>]*)?>(.*?)</(?:\w+:)?c>", xml, re.S):
                     if 't="s"' in (attrs or ""):
                         continue
-                    parts.extend(re.findall(r"<(?:\w+:)?[tv](?:\s[^>]*)?>([^<]*)<", body))
-    return " ".join(parts)
+                    parts.extend(html.unescape(t)
+                                 for t in re.findall(r"<(?:\w+:)?[tv](?:\s[^>]*)?>([^<]*)<", body))
+    return "\n".join(parts)
 
 
 def decode(path):

@@ -122,6 +122,10 @@ def server():
     env["CARBIDE_LISTEN"] = "127.0.0.1:0"
     env.pop("CARBIDE_PUBLIC_URL", None)
     env.pop("CARBIDE_CONFIG", None)  # hermetic: only the variables set here configure the server
+    # the embedding model is found relative to the repo root whatever pytest's working directory
+    env.setdefault("CARBIDE_MODEL_DIR", str(REPO_ROOT / "models" / "all-MiniLM-L6-v2"))
+    # test_files.py serves upload_file_from_url's files from a 127.0.0.1 http.server thread
+    env.setdefault("CARBIDE_ALLOW_PRIVATE_URLS", "1")
     # verbose logs for our own crates, so the "no secrets in logs" check below means something
     env.setdefault("CARBIDE_LOG", "info,carbide=debug,carbide_api=debug,carbide_sync=debug,carbide_store=debug")
 

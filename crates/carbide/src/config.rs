@@ -79,7 +79,10 @@ impl std::fmt::Debug for DropboxConfig {
             .field("www_url", &self.www_url)
             .field("ca_cert", &self.ca_cert)
             .field("app_key", &self.app_key)
-            .field("app_secret", &self.app_secret.as_ref().map(|_| "<redacted>"))
+            .field(
+                "app_secret",
+                &self.app_secret.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -159,7 +162,8 @@ impl Config {
                 .unwrap_or_else(|| default.to_string());
             http_url(name, v)
         };
-        let nonempty = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        let nonempty =
+            |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
         let dropbox = DropboxConfig {
             api_url: host(
                 "CARBIDE_DROPBOX_API_URL",
@@ -243,6 +247,7 @@ mod tests {
                 ("CARBIDE_DROPBOX_URL", "https://127.0.0.1:9/"),
                 ("CARBIDE_DROPBOX_NOTIFY_URL", "http://127.0.0.1:10"),
                 ("CARBIDE_DROPBOX_APP_KEY", "k"),
+                ("CARBIDE_DROPBOX_APP_SECRET", "s3cr3t-value"),
             ]),
         )
         .unwrap();
@@ -251,7 +256,8 @@ mod tests {
         assert_eq!(c.dropbox.www_url, "https://127.0.0.1:9");
         assert_eq!(c.dropbox.notify_url, "http://127.0.0.1:10");
         assert_eq!(c.dropbox.app_key.as_deref(), Some("k"));
-        assert!(!format!("{:?}", c.dropbox).contains("secret"));
+        assert_eq!(c.dropbox.app_secret.as_deref(), Some("s3cr3t-value"));
+        assert!(!format!("{:?}", c.dropbox).contains("s3cr3t-value"));
         assert!(Config::from_sources(None, env_of(&[("CARBIDE_DROPBOX_URL", "ftp://x")])).is_err());
     }
 

@@ -200,7 +200,19 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let state = state
         .with_embedding_models(search_models(&registry))
         .with_files(files_config()?, registry.clone());
+    let dropbox = dropbox_connector(&cfg, &store, &public_url)?;
+    let state = state.with_dropbox(dropbox.clone());
     let app = carbide_api::router(state);
+    {
+        let dropbox = dropbox.clone();
+        tokio::spawn(async move {
+            match dropbox.resume_item_listings().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(n, "resumed interrupted Dropbox item listings"),
+                Err(e) => tracing::warn!(error = %e, "cannot resume Dropbox item listings"),
+            }
+        });
+    }
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let file_worker = tokio::spawn(carbide_sync::run_file_worker(
@@ -219,6 +231,10 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         http,
         stop_rx.clone(),
     ));
+    let dropbox_sync = tokio::spawn(
+        carbide_sync::dropbox_sync::DropboxSync::new(dropbox.clone(), dropbox_sync_config()?)
+            .run(stop_rx.clone()),
+    );
 
     tracing::info!(%addr, %public_url, data_dir = %cfg.data_dir.display(), "carbide serving");
     {
@@ -248,6 +264,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             tracing::warn!("file worker did not stop within 60 s (its jobs' leases will expire)")
         }
     }
+    if tokio::time::timeout(Duration::from_secs(60), dropbox_sync).await.is_err() {
+        tracing::warn!("Dropbox sync did not stop within 60 s (its jobs' leases will expire)");
+    }
     tracing::info!("carbide stopped");
     Ok(())
 }
@@ -267,6 +286,15 @@ async fn workers_only(cfg: Config) -> anyhow::Result<()> {
         http,
         stop_rx.clone(),
     ));
+    let public_url = cfg
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", cfg.listen));
+    let dropbox = dropbox_connector(&cfg, &store, &public_url)?;
+    let dropbox_sync = tokio::spawn(
+        carbide_sync::dropbox_sync::DropboxSync::new(dropbox, dropbox_sync_config()?)
+            .run(stop_rx.clone()),
+    );
     let file_worker = tokio::spawn(carbide_sync::run_file_worker(
         store,
         registry,
@@ -276,10 +304,67 @@ async fn workers_only(cfg: Config) -> anyhow::Result<()> {
     tracing::info!(data_dir = %cfg.data_dir.display(), "carbide workers running");
     shutdown_signal().await;
     let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(60), dropbox_sync).await;
     let _ = tokio::time::timeout(Duration::from_secs(30), webhook_worker).await;
     let _ = tokio::time::timeout(Duration::from_secs(60), file_worker).await;
     tracing::info!("carbide workers stopped");
     Ok(())
+}
+
+/// Dropbox file sync tuning: the file size limit of the file endpoints,
+/// `CARBIDE_DROPBOX_LONGPOLL` (`0` turns the longpoll change tracker off: changes then arrive
+/// by Dropbox webhook and the schedule only) and `CARBIDE_DROPBOX_DOWNLOADS_PER_ACCOUNT`
+/// (default 4).
+fn dropbox_sync_config() -> anyhow::Result<carbide_sync::dropbox_sync::DropboxSyncConfig> {
+    let mut c = carbide_sync::dropbox_sync::DropboxSyncConfig {
+        max_file_bytes: files_config()?.max_file_bytes,
+        ..Default::default()
+    };
+    if let Some(v) = env_var("CARBIDE_DROPBOX_LONGPOLL") {
+        c.track_changes = !matches!(v.trim(), "0" | "false" | "no" | "off");
+    }
+    if let Some(v) = env_var("CARBIDE_DROPBOX_DOWNLOADS_PER_ACCOUNT") {
+        c.downloads_per_source = v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .context("CARBIDE_DROPBOX_DOWNLOADS_PER_ACCOUNT must be a positive integer")?;
+    }
+    Ok(c)
+}
+
+/// The Dropbox connector from `CARBIDE_DROPBOX_*` (hosts, CA certificate, server-wide app).
+fn dropbox_connector(
+    cfg: &Config,
+    store: &Store,
+    public_url: &str,
+) -> anyhow::Result<carbide_sync::dropbox::Dropbox> {
+    use carbide_sync::dropbox::{Dropbox, DropboxSettings, Endpoints};
+    let d = &cfg.dropbox;
+    let mut ca_certs_pem = Vec::new();
+    if let Some(p) = &d.ca_cert {
+        ca_certs_pem.push(
+            std::fs::read(p)
+                .with_context(|| format!("reading CARBIDE_DROPBOX_CA_CERT {}", p.display()))?,
+        );
+    }
+    Dropbox::new(
+        store.clone(),
+        DropboxSettings {
+            endpoints: Some(Endpoints {
+                api: d.api_url.clone(),
+                content: d.content_url.clone(),
+                notify: d.notify_url.clone(),
+                www: d.www_url.clone(),
+            }),
+            ca_certs_pem,
+            app_key: d.app_key.clone(),
+            app_secret: d.app_secret.clone(),
+            public_url: public_url.to_string(),
+        },
+    )
+    .context("building the Dropbox client")
 }
 
 fn env_var(name: &str) -> Option<String> {

@@ -517,12 +517,18 @@ mod tests {
             .collect();
         let mut got = src.clone();
         bias_gelu(&mut got, &bias);
-        for (i, g) in got.iter().enumerate() {
+        let mut generic = src.clone();
+        bias_gelu_generic(&mut generic, &bias);
+        for (i, (g, gg)) in got.iter().zip(&generic).enumerate() {
             let x = f64::from(src[i] + bias[i % width]);
             let want = 0.5 * x * (1.0 + erf_ref(x / std::f64::consts::SQRT_2));
             assert!(
                 (f64::from(*g) - want).abs() < 2e-6,
                 "gelu({x}) = {g}, want {want}"
+            );
+            assert!(
+                (f64::from(*gg) - want).abs() < 2e-6,
+                "generic gelu({x}) = {gg}"
             );
         }
     }

@@ -277,9 +277,8 @@ fn tag_sql(f: &TagFilter, args: &mut Vec<Sql>) -> String {
             } else {
                 alts.join(" OR ")
             };
-            let cond = format!(
-                "EXISTS (SELECT 1 FROM json_each(d.tags) t WHERE t.key = ? AND ({inner}))"
-            );
+            let cond =
+                format!("EXISTS (SELECT 1 FROM json_each(d.tags) t WHERE t.key = ? AND ({inner}))");
             if *negate { format!("NOT {cond}") } else { cond }
         }
     }
@@ -367,8 +366,9 @@ impl Store {
         let now = now_unix();
         let h = hash_token(state);
         type Raw = (i64, i64, String, String, String, String, Vec<u8>, String);
+        type Hit = (i64, i64, String, String, String, Vec<u8>, String);
         let row: Option<Raw> = self.write(|tx| {
-            let hit: Option<(i64, i64, String, String, String, Vec<u8>, String)> = tx
+            let hit: Option<Hit> = tx
                 .query_row(
                     "UPDATE oauth_states SET used_at = ?2 \
                      WHERE state_hash = ?1 AND used_at IS NULL AND expires_at >= ?2 \
@@ -877,7 +877,11 @@ impl Store {
     }
 
     /// Releases a refresh lease held by `owner` (after a failed refresh).
-    pub fn release_token_refresh(&self, data_source_id: i64, owner: &str) -> Result<(), StoreError> {
+    pub fn release_token_refresh(
+        &self,
+        data_source_id: i64,
+        owner: &str,
+    ) -> Result<(), StoreError> {
         self.write(|tx| {
             tx.execute(
                 "UPDATE dropbox_credentials SET refresh_lease_owner = NULL, refresh_lease_until = NULL \
@@ -940,12 +944,26 @@ mod tests {
         ));
 
         let (ds, created) = s
-            .connect_dropbox_source(org.id, c.id, &conn("dbid:a"), &Map::new(), &Map::new(), true)
+            .connect_dropbox_source(
+                org.id,
+                c.id,
+                &conn("dbid:a"),
+                &Map::new(),
+                &Map::new(),
+                true,
+            )
             .unwrap();
         assert!(created);
         assert_eq!(ds.sync_status, "QUEUED_FOR_SYNCING");
         let (ds2, created) = s
-            .connect_dropbox_source(org.id, c.id, &conn("dbid:a"), &Map::new(), &Map::new(), false)
+            .connect_dropbox_source(
+                org.id,
+                c.id,
+                &conn("dbid:a"),
+                &Map::new(),
+                &Map::new(),
+                false,
+            )
             .unwrap();
         assert!(!created);
         assert_eq!(ds2.id, ds.id);
@@ -953,8 +971,14 @@ mod tests {
         assert_eq!(cr.token_version, 2);
         assert!(s.try_lease_token_refresh(ds.id, 2, "p1", 30).unwrap());
         assert!(!s.try_lease_token_refresh(ds.id, 2, "p2", 30).unwrap());
-        assert!(s.store_refreshed_token(ds.id, 2, "sl.new", Some(1)).unwrap());
-        assert!(!s.store_refreshed_token(ds.id, 2, "sl.other", Some(1)).unwrap());
+        assert!(
+            s.store_refreshed_token(ds.id, 2, "sl.new", Some(1))
+                .unwrap()
+        );
+        assert!(
+            !s.store_refreshed_token(ds.id, 2, "sl.other", Some(1))
+                .unwrap()
+        );
         let (r, changed) = s.mark_data_source_revoked(ds.id, "gone").unwrap();
         assert!(changed && r.revoked_access);
         let (_, changed) = s.mark_data_source_revoked(ds.id, "gone").unwrap();

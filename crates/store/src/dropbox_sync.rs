@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use crate::data_sources::{enqueue_ds_event, get_ds_tx};
 use crate::files::bump_generation_tx;
-use crate::jobs::{JOB_PROCESS_FILE, NewJob, enqueue_job_tx};
+use crate::jobs::{JOB_PROCESS_FILE, Job, NewJob, enqueue_job_tx};
 use crate::outbox::enqueue_tx;
 use crate::{DataSource, Store, StoreError, parse_json};
 
@@ -56,7 +56,9 @@ pub enum RemoteEntry {
         path_lower: String,
     },
     /// Something at this path (and below) no longer exists.
-    Deleted { path_lower: String },
+    Deleted {
+        path_lower: String,
+    },
 }
 
 /// How files of a selection are synced: processing options, tags, request id.
@@ -69,7 +71,8 @@ pub struct SyncSettings {
 
 impl SyncSettings {
     fn to_json(&self) -> String {
-        json!({"options": self.options, "tags": self.tags, "request_id": self.request_id}).to_string()
+        json!({"options": self.options, "tags": self.tags, "request_id": self.request_id})
+            .to_string()
     }
     fn from_json(s: &str) -> SyncSettings {
         let v = parse_json(s);
@@ -80,7 +83,10 @@ impl SyncSettings {
         SyncSettings {
             options: m("options"),
             tags: m("tags"),
-            request_id: v.get("request_id").and_then(Value::as_str).map(String::from),
+            request_id: v
+                .get("request_id")
+                .and_then(Value::as_str)
+                .map(String::from),
         }
     }
 }
@@ -159,11 +165,10 @@ fn watching<'a>(sels: &'a [Selection], path: &str) -> Option<&'a Selection> {
         .max_by_key(|s| s.path_lower.len())
 }
 
-fn known_tx(
-    tx: &Transaction<'_>,
-    ds: i64,
-    external_id: &str,
-) -> Result<Option<(i64, Option<String>, Option<String>, Option<String>, bool)>, StoreError> {
+/// A known Dropbox record: `(file id, content_hash, name, path_lower, is_folder)`.
+type Known = (i64, Option<String>, Option<String>, Option<String>, bool);
+
+fn known_tx(tx: &Transaction<'_>, ds: i64, external_id: &str) -> Result<Option<Known>, StoreError> {
     Ok(tx
         .query_row(
             "SELECT id, content_hash, name, path_lower, is_folder FROM files \
@@ -497,15 +502,8 @@ fn apply_tx(
                     }
                     None => {
                         let Some(p) = parent else { continue };
-                        let id = insert_file_tx(
-                            tx,
-                            store,
-                            ds,
-                            Some(p.file_id),
-                            f,
-                            false,
-                            &p.settings,
-                        )?;
+                        let id =
+                            insert_file_tx(tx, store, ds, Some(p.file_id), f, false, &p.settings)?;
                         created_by_req
                             .entry(p.settings.request_id.clone())
                             .or_default()
@@ -537,7 +535,11 @@ impl Store {
     }
 
     /// Stores the first cursor of a data source; `false` (nothing changed) when it has one.
-    pub fn init_dropbox_cursor(&self, data_source_id: i64, cursor: &str) -> Result<bool, StoreError> {
+    pub fn init_dropbox_cursor(
+        &self,
+        data_source_id: i64,
+        cursor: &str,
+    ) -> Result<bool, StoreError> {
         let now = now_unix();
         self.write(|tx| {
             tx.execute(
@@ -884,36 +886,37 @@ impl Store {
             tmp.persist(&path).map_err(|e| StoreError::Io(e.error))?;
         }
         let now = now_unix();
-        let old = self.write(|tx| {
-            let row: Option<(i64, Option<String>)> = tx
-                .query_row(
-                    "SELECT organization_user_id, raw_sha256 FROM files WHERE id = ?1",
-                    [file_id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            let Some((cust, old)) = row else {
-                return Ok(None);
-            };
-            tx.execute(
+        let old =
+            self.write(|tx| {
+                let row: Option<(i64, Option<String>)> = tx
+                    .query_row(
+                        "SELECT organization_user_id, raw_sha256 FROM files WHERE id = ?1",
+                        [file_id],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                let Some((cust, old)) = row else {
+                    return Ok(None);
+                };
+                tx.execute(
                 "UPDATE files SET raw_sha256 = ?2, file_size = ?3, rev = ?4, content_hash = ?5, \
                  sync_status = ?6, sync_error_message = NULL, updated_at = ?7 WHERE id = ?1",
                 params![file_id, sha, size, rev, content_hash, file_status::QUEUED_FOR_SYNC, now],
             )?;
-            enqueue_job_tx(
-                tx,
-                &NewJob {
-                    kind: JOB_PROCESS_FILE.into(),
-                    organization_user_id: Some(cust),
-                    file_id: Some(file_id),
-                    payload: Value::Object(Map::new()),
-                    run_at: now,
-                    max_attempts: 3,
-                    dedupe_key: Some(format!("file:{file_id}")),
-                },
-            )?;
-            Ok(Some(old))
-        })?;
+                enqueue_job_tx(
+                    tx,
+                    &NewJob {
+                        kind: JOB_PROCESS_FILE.into(),
+                        organization_user_id: Some(cust),
+                        file_id: Some(file_id),
+                        payload: Value::Object(Map::new()),
+                        run_at: now,
+                        max_attempts: 3,
+                        dedupe_key: Some(format!("file:{file_id}")),
+                    },
+                )?;
+                Ok(Some(old))
+            })?;
         match old {
             None => {
                 self.collect_blobs(&[sha.to_string()]);
@@ -931,11 +934,19 @@ impl Store {
     }
 
     /// A download waits on Dropbox's rate limit: RATE_LIMITED and the RATE_LIMIT_ERROR webhook.
-    pub fn mark_dropbox_rate_limited(&self, file_id: i64, retry_after: i64) -> Result<(), StoreError> {
+    pub fn mark_dropbox_rate_limited(
+        &self,
+        file_id: i64,
+        retry_after: i64,
+    ) -> Result<(), StoreError> {
         let now = now_unix();
         self.write(|tx| {
             let ds: Option<i64> = tx
-                .query_row("SELECT data_source_id FROM files WHERE id = ?1", [file_id], |r| r.get(0))
+                .query_row(
+                    "SELECT data_source_id FROM files WHERE id = ?1",
+                    [file_id],
+                    |r| r.get(0),
+                )
                 .optional()?
                 .flatten();
             let Some(ds) = ds else { return Ok(()) };
@@ -965,6 +976,63 @@ impl Store {
             tx.execute(
                 "UPDATE files SET sync_status = ?2, updated_at = ?3 WHERE id = ?1",
                 params![file_id, file_status::QUEUED_FOR_SYNC, now],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Claims up to `limit` due Dropbox jobs (polls, reconciliations, downloads) for
+    /// `lease_secs`, skipping downloads of the data sources in `full_sources` (those already
+    /// at their download limit in this process), so one account's backlog never fills the
+    /// worker while other accounts wait.
+    pub fn claim_dropbox_jobs(
+        &self,
+        owner: &str,
+        lease_secs: i64,
+        limit: usize,
+        full_sources: &[i64],
+    ) -> Result<Vec<Job>, StoreError> {
+        let now = now_unix();
+        let full = Value::from(full_sources.to_vec()).to_string();
+        self.write(|tx| {
+            let mut st = tx.prepare_cached(
+                "UPDATE jobs SET lease_owner = ?1, lease_until = ?2 \
+                 WHERE id IN (SELECT id FROM jobs WHERE run_at <= ?3 \
+                     AND (lease_until IS NULL OR lease_until < ?3) \
+                     AND kind IN ('dropbox_poll', 'dropbox_reconcile', 'dropbox_download') \
+                     AND NOT (kind = 'dropbox_download' AND json_extract(payload, '$.data_source_id') \
+                         IN (SELECT value FROM json_each(?4))) \
+                     ORDER BY run_at, id LIMIT ?5) \
+                 RETURNING id, kind, organization_user_id, file_id, payload, attempts, max_attempts",
+            )?;
+            let rows = st
+                .query_map(
+                    params![owner, now + lease_secs, now, full, limit as i64],
+                    |r| {
+                        Ok(Job {
+                            id: r.get(0)?,
+                            kind: r.get(1)?,
+                            organization_user_id: r.get(2)?,
+                            file_id: r.get(3)?,
+                            payload: parse_json(&r.get::<_, String>(4)?),
+                            attempts: r.get(5)?,
+                            max_attempts: r.get(6)?,
+                            lease_owner: owner.to_string(),
+                        })
+                    },
+                )?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// Hands a claimed job back untouched (no attempt counted): due again at once for any
+    /// worker.
+    pub fn release_job(&self, id: i64, owner: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND lease_owner = ?2",
+                params![id, owner],
             )?;
             Ok(())
         })
@@ -1032,7 +1100,9 @@ impl Store {
                 "SELECT client_secret_enc FROM white_labels WHERE data_source_type = 'DROPBOX' \
                  AND client_secret_enc IS NOT NULL",
             )?;
-            let rows = st.query_map([], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
+            let rows = st
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
         })?;
         let mut out = Vec::new();
@@ -1135,7 +1205,10 @@ impl Store {
     }
 
     /// `(next_sync_at, last_full_sync_at)` of a source.
-    pub fn dropbox_schedule(&self, data_source_id: i64) -> Result<(Option<i64>, Option<i64>), StoreError> {
+    pub fn dropbox_schedule(
+        &self,
+        data_source_id: i64,
+    ) -> Result<(Option<i64>, Option<i64>), StoreError> {
         self.read(|c| {
             Ok(c.query_row(
                 "SELECT next_sync_at, last_full_sync_at FROM dropbox_sync_state WHERE data_source_id = ?1",
@@ -1156,7 +1229,11 @@ impl Store {
     }
 }
 
-fn touch_selection_tx(tx: &Transaction<'_>, store: &Store, ds: &DataSource) -> Result<(), StoreError> {
+fn touch_selection_tx(
+    tx: &Transaction<'_>,
+    store: &Store,
+    ds: &DataSource,
+) -> Result<(), StoreError> {
     let now = now_unix();
     tx.execute(
         "UPDATE data_sources SET last_sync_action = 'UPDATE', files_synced_at = ?2, last_synced_at = ?2, \

@@ -22,12 +22,11 @@ mod webhooks;
 mod white_label;
 
 pub use blobs::sha256_hex;
-pub use error::StoreError;
 pub use data_sources::{
     ConsumedState, DataSource, DataSourceOrder, DataSourceQuery, DropboxConnection,
     DropboxCredentials, NewOAuthState, OAuthState,
 };
-pub use source_items::{ItemOrder, ItemParent, ItemQuery, NewSourceItem, SourceItem};
+pub use error::StoreError;
 pub use files::{
     ChunkOrder, ChunkRecord, FileFilter, FileOrder, FileQuery, FileRecord, MAX_TAG_FILTER_DEPTH,
     NewChunk, NewFile, ProcessedFile, TagFilter, TagValue, blob_to_vector, vector_to_blob,
@@ -38,8 +37,9 @@ pub use outbox::{OutboxDelivery, OutboxRow};
 pub use search::{
     ChunkResult, ChunkUpload, KeywordHit, MediaType, SearchFilter, TagExpr, fts_match_query,
 };
-pub use vector_cache::{FileSet, VectorHit, VectorPrecision, VectorScan};
+pub use source_items::{ItemOrder, ItemParent, ItemQuery, NewSourceItem, SourceItem};
 pub use users::{AccessTokens, Customer, CustomerConfigUpdate, CustomerOrder, ListCustomers};
+pub use vector_cache::{FileSet, VectorHit, VectorPrecision, VectorScan};
 pub use webhooks::{Webhook, WebhookOrder};
 pub use white_label::{WhiteLabel, WhiteLabelInput, WhiteLabelOrder};
 

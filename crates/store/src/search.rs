@@ -161,6 +161,8 @@ pub struct ChunkResult {
     pub tags: Value,
     /// File-level metadata.
     pub file_metadata: Value,
+    /// The raw file is stored (a download link can be given).
+    pub has_raw: bool,
 }
 
 /// Chunks for one file in `/upload_chunks_and_embeddings`.
@@ -438,7 +440,8 @@ impl Store {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT c.id, c.file_id, c.chunk_index, c.text, c.metadata, c.vector,
-                        f.parent_id, f.source, f.name, f.external_url, f.tags, f.file_metadata
+                        f.parent_id, f.source, f.name, f.external_url, f.tags, f.file_metadata,
+                        f.raw_sha256 IS NOT NULL
                  FROM chunks c JOIN files f ON f.id = c.file_id
                  WHERE c.id = ?1 AND c.organization_user_id = ?2 AND c.organization_id = ?3",
             )?;
@@ -468,6 +471,7 @@ impl Store {
                             external_url: r.get(9)?,
                             tags: parse_json(&r.get::<_, String>(10)?),
                             file_metadata: parse_json(&r.get::<_, String>(11)?),
+                            has_raw: r.get(12)?,
                         })
                     })
                     .optional()?;

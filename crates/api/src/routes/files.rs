@@ -22,8 +22,8 @@ use serde_json::{Map, Value, json};
 use sha2::Sha256;
 use utoipa::ToSchema;
 
-use crate::AppState;
 use crate::auth::CustomerAuth;
+use crate::{AppState, FilesConfig};
 use crate::error::{ApiError, ErrorDetail, HttpValidationError, ValidationItem};
 use crate::extract::JsonBody;
 use crate::models::{GenericSuccessResponse, OrderDir, Pagination};
@@ -457,7 +457,7 @@ fn sign(state: &AppState, kind: &str, id: i64, expires: i64) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-fn signed_url(state: &AppState, kind: &str, id: i64, ttl: i64) -> String {
+pub(crate) fn signed_url(state: &AppState, kind: &str, id: i64, ttl: i64) -> String {
     let expires = now_unix() + ttl.clamp(1, 7 * 24 * 3600);
     format!(
         "{}/files/{kind}/{id}?expires={expires}&sig={}",
@@ -898,7 +898,16 @@ async fn fetch_url(
     state: &AppState,
     url: &str,
 ) -> Result<(Vec<u8>, Option<String>, String), ApiError> {
-    let cfg = state.files_config().clone();
+    fetch_url_with(state.files_config(), url, ip_is_public).await
+}
+
+/// [`fetch_url`] with the address policy as a parameter (`is_public` decides which resolved
+/// addresses may be contacted unless the operator allows private URLs).
+async fn fetch_url_with(
+    cfg: &FilesConfig,
+    url: &str,
+    is_public: fn(IpAddr) -> bool,
+) -> Result<(Vec<u8>, Option<String>, String), ApiError> {
     let mut current = url::Url::parse(url)
         .map_err(|e| field_err(&["url"], format!("invalid URL: {e}"), "value_error.url"))?;
     for _ in 0..5 {
@@ -920,7 +929,7 @@ async fn fetch_url(
         if addrs.is_empty() {
             return Err(ApiError::bad_request(format!("cannot resolve {host}")));
         }
-        if !cfg.allow_private_urls && addrs.iter().any(|a| !ip_is_public(a.ip())) {
+        if !cfg.allow_private_urls && addrs.iter().any(|a| !is_public(a.ip())) {
             return Err(ApiError::bad_request(format!(
                 "refusing to fetch {host}: it resolves to a loopback, private, link-local or unspecified address"
             )));
@@ -1103,7 +1112,8 @@ pub(crate) async fn resync_file(
     JsonBody(req): JsonBody<ResyncFileQueryInput>,
 ) -> Result<axum::Json<UserFile>, ApiError> {
     let f = own_file(&state, &auth, req.file_id).await?;
-    if f.raw_sha256.is_none() {
+    let from_dropbox = super::dropbox_sync::is_dropbox_file(&f);
+    if f.raw_sha256.is_none() && !from_dropbox {
         return Err(ApiError::bad_request(
             "this file's content was deleted (preserve_file_record) and it has no remote source: upload it again",
         ));
@@ -1128,9 +1138,13 @@ pub(crate) async fn resync_file(
         file_status::QUEUED_FOR_SYNC
     };
     let (org, cust, id) = (auth.org_id, auth.customer.id, req.file_id);
-    let f = state
-        .db(move |s| s.requeue_file(org, cust, id, &opts, status))
-        .await?;
+    let f = if from_dropbox && !skip {
+        super::dropbox_sync::resync(&state, org, cust, id, opts).await?
+    } else {
+        state
+            .db(move |s| s.requeue_file(org, cust, id, &opts, status))
+            .await?
+    };
     Ok(axum::Json(user_file(&state, f, false, false, 3600)))
 }
 
@@ -1485,4 +1499,105 @@ pub(crate) async fn download_parsed(
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     serve_signed(&state, "parsed", file_id, q).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, SocketAddr};
+
+    #[test]
+    fn private_addresses_are_not_public() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(!ip_is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {
+            assert!(ip_is_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    /// The test server's own address counts as public; everything else follows the real rule.
+    fn loopback_v4_is_public(ip: IpAddr) -> bool {
+        ip == IpAddr::V4(Ipv4Addr::LOCALHOST) || ip_is_public(ip)
+    }
+
+    async fn redirecting_server() -> SocketAddr {
+        use axum::response::Redirect;
+        use axum::routing::get;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let port = addr.port();
+        let app = axum::Router::new()
+            .route("/doc.txt", get(|| async { "hello from the url" }))
+            .route("/to-doc", get(|| async { Redirect::temporary("/doc.txt") }))
+            .route(
+                "/to-v6",
+                get(move || async move {
+                    Redirect::temporary(&format!("http://[::1]:{port}/doc.txt"))
+                }),
+            )
+            .route(
+                "/to-meta",
+                get(|| async { Redirect::temporary("http://169.254.169.254/latest/meta-data") }),
+            )
+            .route("/to-ten", get(|| async { Redirect::temporary("http://10.0.0.7/x") }))
+            .route("/loop", get(|| async { Redirect::temporary("/loop") }));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn every_redirect_hop_is_checked() {
+        let addr = redirecting_server().await;
+        let cfg = FilesConfig::default();
+        let url = |p: &str| format!("http://{addr}{p}");
+        // allowed first hop, allowed redirect
+        let (bytes, _, final_url) = fetch_url_with(&cfg, &url("/to-doc"), loopback_v4_is_public)
+            .await
+            .unwrap();
+        assert_eq!(bytes, b"hello from the url");
+        assert_eq!(final_url, url("/doc.txt"));
+        // redirects to private / link-local / loopback addresses are refused before connecting
+        for p in ["/to-v6", "/to-meta", "/to-ten"] {
+            let e = fetch_url_with(&cfg, &url(p), loopback_v4_is_public)
+                .await
+                .unwrap_err();
+            let msg = format!("{e:?}");
+            assert!(msg.contains("refusing to fetch"), "{p}: {msg}");
+        }
+        let e = fetch_url_with(&cfg, &url("/loop"), loopback_v4_is_public)
+            .await
+            .unwrap_err();
+        assert!(format!("{e:?}").contains("too many redirects"));
+        // the real policy refuses the loopback server itself
+        let e = fetch_url_with(&cfg, &url("/doc.txt"), ip_is_public)
+            .await
+            .unwrap_err();
+        assert!(format!("{e:?}").contains("refusing to fetch"));
+        // and the operator switch lets it through
+        let open = FilesConfig {
+            allow_private_urls: true,
+            ..FilesConfig::default()
+        };
+        let (bytes, ..) = fetch_url_with(&open, &url("/doc.txt"), ip_is_public)
+            .await
+            .unwrap();
+        assert_eq!(bytes, b"hello from the url");
+    }
 }

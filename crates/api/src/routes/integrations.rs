@@ -21,7 +21,9 @@ use carbide_store::{
     DataSource, DataSourceOrder, DataSourceQuery, Dir, ItemOrder, ItemParent, ItemQuery,
     SourceItem, TagFilter,
 };
-use carbide_sync::dropbox::{CallbackOutcome, ConnectRequest, Dropbox, DropboxError, MAX_FILE_BYTES};
+use carbide_sync::dropbox::{
+    CallbackOutcome, ConnectRequest, Dropbox, DropboxError, MAX_FILE_BYTES,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
@@ -60,9 +62,9 @@ fn file_sync_config_defaults() -> Map<String, Value> {
 }
 
 fn dropbox(state: &AppState) -> Result<&Dropbox, ApiError> {
-    state.dropbox().ok_or_else(|| {
-        ApiError::bad_request("Dropbox is not configured on this server")
-    })
+    state
+        .dropbox()
+        .ok_or_else(|| ApiError::bad_request("Dropbox is not configured on this server"))
 }
 
 fn dropbox_error(e: DropboxError) -> ApiError {
@@ -74,9 +76,10 @@ fn dropbox_error(e: DropboxError) -> ApiError {
         DropboxError::RefreshContention => {
             ApiError::Status(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
         }
-        DropboxError::Api(inner) => {
-            ApiError::Status(StatusCode::BAD_GATEWAY, format!("Dropbox request failed: {inner}"))
-        }
+        DropboxError::Api(inner) => ApiError::Status(
+            StatusCode::BAD_GATEWAY,
+            format!("Dropbox request failed: {inner}"),
+        ),
         DropboxError::Store(s) => ApiError::from(s),
         DropboxError::Internal(m) => ApiError::Internal(m),
     }
@@ -316,9 +319,15 @@ impl From<SourceItem> for ExternalSourceItem {
         let reason = if folder || i.is_selectable {
             None
         } else if !i.is_downloadable {
-            Some("This file cannot be downloaded from Dropbox (e.g. a Paper or cloud document)".into())
+            Some(
+                "This file cannot be downloaded from Dropbox (e.g. a Paper or cloud document)"
+                    .into(),
+            )
         } else if i.size.is_some_and(|s| s as u64 > MAX_FILE_BYTES) {
-            Some(format!("Over the {} MB limit", MAX_FILE_BYTES / (1024 * 1024)))
+            Some(format!(
+                "Over the {} MB limit",
+                MAX_FILE_BYTES / (1024 * 1024)
+            ))
         } else {
             Some("File type not supported".into())
         };
@@ -406,7 +415,10 @@ pub(crate) async fn oauth_url(
             "value_error.number.not_gt",
         ));
     }
-    for (name, v) in [("chunk_size", req.chunk_size), ("chunk_overlap", req.chunk_overlap)] {
+    for (name, v) in [
+        ("chunk_size", req.chunk_size),
+        ("chunk_overlap", req.chunk_overlap),
+    ] {
         if v.is_some_and(|n| n < 0) {
             return Err(ApiError::body_field(
                 &[name],
@@ -473,7 +485,10 @@ pub(crate) async fn oauth_url(
         "prepend_filename_to_chunks",
         opt(req.prepend_filename_to_chunks, json!(false)),
     );
-    put("max_items_per_chunk", opt(req.max_items_per_chunk, Value::Null));
+    put(
+        "max_items_per_chunk",
+        opt(req.max_items_per_chunk, Value::Null),
+    );
     put(
         "sync_files_on_connection",
         opt(req.sync_files_on_connection, json!(true)),
@@ -490,7 +505,10 @@ pub(crate) async fn oauth_url(
         "parse_pdf_tables_with_ocr",
         opt(req.parse_pdf_tables_with_ocr, json!(false)),
     );
-    put("enable_file_picker", opt(req.enable_file_picker, json!(true)));
+    put(
+        "enable_file_picker",
+        opt(req.enable_file_picker, json!(true)),
+    );
     put("sync_source_items", opt(req.sync_source_items, json!(true)));
     put("incremental_sync", opt(req.incremental_sync, json!(false)));
     put("file_sync_config", file_sync_config);
@@ -526,7 +544,9 @@ pub(crate) async fn oauth_url(
 }
 
 fn wants_json(q: &HashMap<String, String>, headers: &HeaderMap) -> bool {
-    if q.get("format").is_some_and(|f| f.eq_ignore_ascii_case("json")) {
+    if q.get("format")
+        .is_some_and(|f| f.eq_ignore_ascii_case("json"))
+    {
         return true;
     }
     let accept = headers
@@ -587,7 +607,10 @@ fn result_page(status: StatusCode, title: &str, message: &str, result: &Value) -
         HeaderValue::from_static(RESULT_CSP),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     resp
 }
 
@@ -642,7 +665,7 @@ pub(crate) async fn dropbox_callback(
                     "created": created,
                     "email": email,
                     "data_source_id": id,
-                    "data_source": DataSourceResponse::from(data_source),
+                    "data_source": DataSourceResponse::from(*data_source),
                 }))
                 .into_response();
             }
@@ -718,9 +741,10 @@ fn resolve_ds_query(req: DataSourceQueryInput) -> Result<DataSourceQuery, ApiErr
     let tags = match &f.tags {
         None | Some(Value::Null) => None,
         Some(v) if v.as_object().is_some_and(Map::is_empty) => None,
-        Some(v) => Some(TagFilter::parse_v2(v).map_err(|m| {
-            ApiError::body_field(&["filters", "tags"], m, "value_error")
-        })?),
+        Some(v) => Some(
+            TagFilter::parse_v2(v)
+                .map_err(|m| ApiError::body_field(&["filters", "tags"], m, "value_error"))?,
+        ),
     };
     Ok(DataSourceQuery {
         page: Pagination::resolve(req.pagination.as_ref()),
@@ -883,9 +907,7 @@ pub(crate) async fn items_sync(
     }
     if !dbx.item_listing_running(id) {
         state
-            .db(move |s| {
-                s.set_data_source_status(id, data_source_status::QUEUED_FOR_SYNCING, None)
-            })
+            .db(move |s| s.set_data_source_status(id, data_source_status::QUEUED_FOR_SYNCING, None))
             .await?;
         dbx.start_item_listing(id);
     }
@@ -952,7 +974,8 @@ pub(crate) async fn items_list(
             "type_error.enum",
         ));
     }
-    let searching = f.external_ids.is_some() || f.ids.is_some() || f.name.is_some();
+    let name = f.name.filter(|n| !n.is_empty());
+    let searching = f.external_ids.is_some() || f.ids.is_some() || name.is_some();
     let parent = match (req.parent_id, f.root_files_only.unwrap_or(false)) {
         (_, true) => ItemParent::Root,
         (Some(p), false) => ItemParent::Folder(p),
@@ -963,7 +986,7 @@ pub(crate) async fn items_list(
         parent,
         external_ids: f.external_ids,
         ids: f.ids,
-        name: f.name.filter(|n| !n.is_empty()),
+        name,
         file_formats: f.file_formats,
         item_types: f.item_types,
         page: Pagination::resolve(req.pagination.as_ref()),

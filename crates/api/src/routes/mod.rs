@@ -1,9 +1,10 @@
 //! Route registration. Every route goes through `routes!` so it is documented in `/openapi.json`.
 
 mod auth_routes;
+mod connect;
+mod dropbox_sync;
 mod files;
 mod integrations;
-mod connect;
 mod org;
 mod search;
 mod system;
@@ -50,6 +51,8 @@ pub(crate) fn all(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(integrations::items_sync))
         .routes(routes!(integrations::items_sync_cancel))
         .routes(routes!(integrations::items_list))
+        .routes(routes!(dropbox_sync::sync_files))
+        .routes(routes!(dropbox_sync::webhook_challenge, dropbox_sync::webhook_notify))
         .routes(routes!(system::metrics))
         .routes(routes!(system::openapi_json))
         .routes(routes!(auth_routes::access_token))

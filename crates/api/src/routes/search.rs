@@ -602,7 +602,6 @@ pub(crate) async fn get_documents(
     let include_tags = req.include_tags.unwrap_or(false);
     let file_meta = req.include_file_level_metadata.unwrap_or(false);
     let raw = req.include_raw_file.unwrap_or(false);
-    let public = state.config().public_url.trim_end_matches('/').to_string();
     let documents: Vec<DocumentResponse> = rows
         .into_iter()
         .enumerate()
@@ -625,7 +624,8 @@ pub(crate) async fn get_documents(
                 source_type: DATA_SOURCE_TYPES
                     .contains(&c.source.as_str())
                     .then(|| c.source.clone()),
-                presigned_url: raw.then(|| format!("{public}/raw_file/{}", c.file_id)),
+                presigned_url: (raw && c.has_raw)
+                    .then(|| super::files::signed_url(&state, "raw", c.file_id, 3600)),
                 tags: include_tags.then(|| match c.tags {
                     Value::Object(_) => c.tags.clone(),
                     _ => json!({}),

@@ -43,7 +43,7 @@ pub struct ConnectRequest {
 pub enum CallbackOutcome {
     /// Connected: the data source (new or reconnected) and the account's email.
     Connected {
-        data_source: DataSource,
+        data_source: Box<DataSource>,
         created: bool,
         email: String,
         display_name: String,
@@ -257,7 +257,7 @@ impl Dropbox {
             self.start_item_listing(ds.id);
         }
         Ok(CallbackOutcome::Connected {
-            data_source: ds,
+            data_source: Box::new(ds),
             created,
             email: account.email,
             display_name: account.name.display_name,

@@ -226,6 +226,26 @@ impl Dropbox {
         true
     }
 
+    /// Restarts the listings a stopped process left QUEUED_FOR_SYNCING or SYNCING. Returns how
+    /// many were started.
+    pub async fn resume_item_listings(&self) -> Result<usize, DropboxError> {
+        let ids = self
+            .db(|s| {
+                s.data_sources_in_status(&[
+                    data_source_status::QUEUED_FOR_SYNCING,
+                    data_source_status::SYNCING,
+                ])
+            })
+            .await?;
+        let mut n = 0;
+        for id in ids {
+            if self.start_item_listing(id) {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Cancels the source's item listing: stops a listing running here, and (through the
     /// status check on every page) one running in another process. Enqueues CANCEL when a
     /// listing was queued or running; otherwise returns the source unchanged.

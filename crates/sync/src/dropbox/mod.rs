@@ -12,7 +12,8 @@ pub mod items;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use carbide_dropbox::{Client, ClientOptions, Endpoints};
+pub use carbide_dropbox::{Auth, Endpoints};
+use carbide_dropbox::{Client, ClientOptions};
 use carbide_store::{Store, StoreError};
 
 pub use connect::{CallbackOutcome, ConnectRequest, DEFAULT_SCOPES, STATE_TTL_SECS};

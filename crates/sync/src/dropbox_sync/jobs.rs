@@ -13,7 +13,7 @@
 //! - reconcile: relists watched folders and selected files and diffs against the store (new,
 //!   changed, renamed, deleted), the repair path for anything missed.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use carbide_core::timefmt::now_unix;
@@ -43,34 +43,65 @@ pub(crate) async fn run_worker(sync: DropboxSync, mut shutdown: watch::Receiver<
     rand::rng().fill_bytes(&mut idb);
     let owner = format!("dropbox-{}-{}", std::process::id(), hex::encode(idb));
     tracing::info!(owner, "Dropbox sync worker started");
-    let mut running: JoinSet<()> = JoinSet::new();
+    let mut running: JoinSet<Option<i64>> = JoinSet::new();
+    // downloads running here per data source (fairness: a full source is not claimed)
+    let mut active: HashMap<i64, usize> = HashMap::new();
     let cfg = sync.config().clone();
+    let cap = cfg.downloads_per_source.max(1);
+    let done = |r: Result<Option<i64>, tokio::task::JoinError>,
+                active: &mut HashMap<i64, usize>| {
+        if let Ok(Some(ds)) = r
+            && let Some(n) = active.get_mut(&ds)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                active.remove(&ds);
+            }
+        }
+    };
     loop {
         if *shutdown.borrow() {
             break;
         }
-        while running.try_join_next().is_some() {}
+        while let Some(r) = running.try_join_next() {
+            done(r, &mut active);
+        }
         let free = cfg.concurrency.max(1).saturating_sub(running.len());
         let mut claimed = 0;
         if free > 0 {
             let o = owner.clone();
             let lease = cfg.lease.as_secs() as i64;
+            let full: Vec<i64> = active
+                .iter()
+                .filter(|(_, n)| **n >= usize::MAX)
+                .map(|(d, _)| *d)
+                .collect();
             let r = sync
                 .dropbox()
-                .db(move |s| {
-                    s.claim_jobs(
-                        &o,
-                        &[JOB_DROPBOX_POLL, JOB_DROPBOX_RECONCILE, JOB_DROPBOX_DOWNLOAD],
-                        lease,
-                        free,
-                    )
-                })
+                .db(move |s| s.claim_dropbox_jobs(&o, lease, free, &full))
                 .await;
             match r {
                 Ok(jobs) => {
-                    claimed = jobs.len();
                     for job in jobs {
-                        running.spawn(run_one(sync.clone(), job));
+                        let ds = (job.kind == JOB_DROPBOX_DOWNLOAD)
+                            .then(|| ds_of(&job))
+                            .flatten();
+                        if let Some(d) = ds {
+                            let n = active.entry(d).or_insert(0);
+                            if *n >= usize::MAX {
+                                // over this source's share: hand it back for later
+                                let (id, o) = (job.id, owner.clone());
+                                let _ = sync.dropbox().db(move |s| s.release_job(id, &o)).await;
+                                continue;
+                            }
+                            *n += 1;
+                        }
+                        claimed += 1;
+                        let s = sync.clone();
+                        running.spawn(async move {
+                            run_one(s, job).await;
+                            ds
+                        });
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "claiming Dropbox jobs failed"),
@@ -80,7 +111,11 @@ pub(crate) async fn run_worker(sync: DropboxSync, mut shutdown: watch::Receiver<
             tokio::select! {
                 _ = tokio::time::sleep(cfg.poll_interval) => {}
                 _ = sync.inner.wake.notified() => {}
-                _ = running.join_next(), if !running.is_empty() => {}
+                r = running.join_next(), if !running.is_empty() => {
+                    if let Some(r) = r {
+                        done(r, &mut active);
+                    }
+                }
                 r = shutdown.changed() => { if r.is_err() { break; } }
             }
         }
@@ -97,7 +132,7 @@ async fn run_one(sync: DropboxSync, job: Job) {
     let hb = {
         let (dbx, id, o) = (sync.dropbox().clone(), job.id, job.lease_owner.clone());
         let lease = sync.config().lease;
-        tokio::spawn(async move {
+        super::AbortOnDrop(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(lease / 3).await;
                 let o2 = o.clone();
@@ -107,7 +142,7 @@ async fn run_one(sync: DropboxSync, job: Job) {
                     _ => break,
                 }
             }
-        })
+        }))
     };
     let outcome = match job.kind.as_str() {
         JOB_DROPBOX_DOWNLOAD => download(&sync, &job).await,
@@ -115,7 +150,7 @@ async fn run_one(sync: DropboxSync, job: Job) {
         JOB_DROPBOX_RECONCILE => reconcile(&sync, &job).await,
         other => Outcome::Fail(format!("unknown job kind {other}")),
     };
-    hb.abort();
+    drop(hb);
     let (id, owner, file_id) = (job.id, job.lease_owner.clone(), job.file_id);
     let last_attempt = job.attempts + 1 >= job.max_attempts;
     let r = sync
@@ -205,6 +240,7 @@ async fn download(sync: &DropboxSync, job: &Job) -> Outcome {
         Err(e) => return Outcome::RetryAt(backoff(sync, job.attempts), e.to_string()),
     };
     let path = tmp.path().to_path_buf();
+    sync.count_download();
     let client = dbx.client().clone();
     let max = sync.config().max_file_bytes;
     let ext = file.external_file_id.clone();
@@ -361,11 +397,7 @@ async fn poll(sync: &DropboxSync, job: &Job) -> Outcome {
     }
 }
 
-async fn list_all(
-    sync: &DropboxSync,
-    ds: i64,
-    path: &str,
-) -> Result<Vec<Metadata>, DropboxError> {
+async fn list_all(sync: &DropboxSync, ds: i64, path: &str) -> Result<Vec<Metadata>, DropboxError> {
     let dbx = sync.dropbox();
     let client = dbx.client().clone();
     let arg = ListFolderArg::recursive(path);
@@ -422,9 +454,11 @@ async fn reconcile_one(
     sel: &Selection,
 ) -> Result<(), Outcome> {
     let dbx = sync.dropbox().clone();
-    let gone = |sel: &Selection| vec![RemoteEntry::Deleted {
-        path_lower: sel.path_lower.clone(),
-    }];
+    let gone = |sel: &Selection| {
+        vec![RemoteEntry::Deleted {
+            path_lower: sel.path_lower.clone(),
+        }]
+    };
     let db_err = |e: DropboxError| Outcome::RetryAt(backoff(sync, job.attempts), e.to_string());
     if sel.is_folder {
         let listing = match list_all(sync, ds, &sel.external_id).await {

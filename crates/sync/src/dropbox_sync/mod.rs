@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod tracker;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -53,6 +54,8 @@ pub struct DropboxSyncConfig {
     pub default_rate_limit_wait: Duration,
     /// Changes collected before they are applied in one transaction.
     pub max_batch_entries: usize,
+    /// Run the longpoll tracker (off: changes arrive only by webhook and schedule).
+    pub track_changes: bool,
 }
 
 impl Default for DropboxSyncConfig {
@@ -70,6 +73,7 @@ impl Default for DropboxSyncConfig {
             base_backoff: Duration::from_secs(5),
             default_rate_limit_wait: Duration::from_secs(30),
             max_batch_entries: 5000,
+            track_changes: true,
         }
     }
 }
@@ -79,6 +83,7 @@ struct Inner {
     cfg: DropboxSyncConfig,
     per_source: Mutex<HashMap<i64, Arc<Semaphore>>>,
     wake: Notify,
+    downloads: AtomicU64,
 }
 
 /// The Dropbox file sync of one process. Cheap to clone.
@@ -123,6 +128,7 @@ impl DropboxSync {
                 cfg,
                 per_source: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
+                downloads: AtomicU64::new(0),
             }),
         }
     }
@@ -135,6 +141,16 @@ impl DropboxSync {
     /// The configuration.
     pub fn config(&self) -> &DropboxSyncConfig {
         &self.inner.cfg
+    }
+
+    /// Downloads this instance has started (a metric; tests use it to prove a rename did
+    /// not download again).
+    pub fn downloads_started(&self) -> u64 {
+        self.inner.downloads.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_download(&self) {
+        self.inner.downloads.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Wakes this process's job worker (new jobs were queued).
@@ -161,7 +177,10 @@ impl DropboxSync {
                 let item = crate::dropbox::items::to_item(&www, m);
                 let format = file_format_for(&f.name);
                 let reject = if !f.is_downloadable {
-                    Some("the file cannot be downloaded from Dropbox (export-only document)".to_string())
+                    Some(
+                        "the file cannot be downloaded from Dropbox (export-only document)"
+                            .to_string(),
+                    )
                 } else if f.size > self.inner.cfg.max_file_bytes {
                     Some(format!(
                         "file is {} bytes, over the limit of {} bytes",
@@ -276,7 +295,14 @@ impl DropboxSync {
                         .await?;
                     out.file_ids.push(fid);
                 }
-                (Some(RemoteEntry::Folder { id: fid, name, path_lower }), Metadata::Folder(_)) => {
+                (
+                    Some(RemoteEntry::Folder {
+                        id: fid,
+                        name,
+                        path_lower,
+                    }),
+                    Metadata::Folder(_),
+                ) => {
                     let www = dbx.client().endpoints().www.clone();
                     let url = crate::dropbox::items::to_item(&www, &m).and_then(|i| i.external_url);
                     let st = settings.clone();
@@ -309,13 +335,26 @@ impl DropboxSync {
     /// Runs the job worker, the longpoll tracker and the scheduler until `shutdown` turns
     /// `true`.
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
-        let w = tokio::spawn(jobs::run_worker(self.clone(), shutdown.clone()));
-        let t = tokio::spawn(tracker::run_tracker(self.clone(), shutdown.clone()));
-        let s = tokio::spawn(tracker::run_scheduler(self.clone(), shutdown));
-        for h in [w, t, s] {
-            if let Err(e) = h.await {
+        // a JoinSet: dropping this future (an aborted task) stops every part at once
+        let mut set = tokio::task::JoinSet::new();
+        set.spawn(jobs::run_worker(self.clone(), shutdown.clone()));
+        if self.inner.cfg.track_changes {
+            set.spawn(tracker::run_tracker(self.clone(), shutdown.clone()));
+        }
+        set.spawn(tracker::run_scheduler(self.clone(), shutdown));
+        while let Some(r) = set.join_next().await {
+            if let Err(e) = r {
                 tracing::error!(error = %e, "Dropbox sync task failed");
             }
         }
+    }
+}
+
+/// Aborts a task when dropped (heartbeats, tracker tasks), so stopping a parent stops it.
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

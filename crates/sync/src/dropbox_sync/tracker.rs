@@ -15,12 +15,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
-use super::DropboxSync;
+use super::{AbortOnDrop, DropboxSync};
 
 pub(crate) async fn run_tracker(sync: DropboxSync, mut shutdown: watch::Receiver<bool>) {
-    let mut tasks: HashMap<i64, JoinHandle<()>> = HashMap::new();
+    let mut tasks: HashMap<i64, AbortOnDrop> = HashMap::new();
     loop {
         if *shutdown.borrow() {
             break;
@@ -28,17 +27,11 @@ pub(crate) async fn run_tracker(sync: DropboxSync, mut shutdown: watch::Receiver
         match sync.dropbox().db(|s| s.tracked_dropbox_sources()).await {
             Ok(list) => {
                 let want: std::collections::HashSet<i64> = list.iter().map(|(d, _)| *d).collect();
-                tasks.retain(|ds, h| {
-                    let keep = want.contains(ds) && !h.is_finished();
-                    if !keep {
-                        h.abort();
-                    }
-                    keep
-                });
+                tasks.retain(|ds, h| want.contains(ds) && !h.0.is_finished());
                 for (ds, _) in list {
                     tasks
                         .entry(ds)
-                        .or_insert_with(|| tokio::spawn(track_one(sync.clone(), ds)));
+                        .or_insert_with(|| AbortOnDrop(tokio::spawn(track_one(sync.clone(), ds))));
                 }
             }
             Err(e) => tracing::warn!(error = %e, "cannot list tracked Dropbox sources"),
@@ -48,9 +41,7 @@ pub(crate) async fn run_tracker(sync: DropboxSync, mut shutdown: watch::Receiver
             r = shutdown.changed() => { if r.is_err() { break; } }
         }
     }
-    for (_, h) in tasks {
-        h.abort();
-    }
+    drop(tasks);
 }
 
 async fn current_cursor(sync: &DropboxSync, ds: i64) -> Option<String> {

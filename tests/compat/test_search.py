@@ -10,6 +10,7 @@ without vectors, so the server embeds them with its own model."""
 from __future__ import annotations
 
 import sqlite3
+import time
 import pytest
 
 from compat_helpers import customer_client, expect_api_error, new_customer_id, raw
@@ -31,7 +32,16 @@ def _file_id(server, base_url, api_key, cid, name):
         status, body, _ = raw(base_url, "POST", "/create_user_file_tags", headers=hdrs,
                               json_body={"tags": {"topic": name}, "organization_user_file_id": fid})
         assert status == 200, body
-        return fid
+        # the worker processes the placeholder first; chunks uploaded before it finishes would be
+        # replaced by its result
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            _, files, _ = raw(base_url, "POST", "/user_files_v2", headers=hdrs,
+                              json_body={"filters": {"ids": [fid]}})
+            if files["results"][0]["sync_status"] == "READY":
+                return fid
+            time.sleep(0.2)
+        raise AssertionError(f"file {fid} did not become READY: {files}")
     _, me, _ = raw(base_url, "GET", "/whoami", headers=hdrs)
     db = sqlite3.connect(server.data_dir / "carbide.db", timeout=30)
     with db:

@@ -89,6 +89,10 @@ fn sync_config(max_file_bytes: u64) -> DropboxSyncConfig {
 }
 
 async fn start_with(cfg: DropboxSyncConfig) -> Env {
+    start_full(cfg, Arc::new(EmbeddingRegistry::default())).await
+}
+
+async fn start_full(cfg: DropboxSyncConfig, registry: Arc<EmbeddingRegistry>) -> Env {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let emu = dropbox_emulator::serve(dropbox_emulator::Config {
@@ -115,7 +119,6 @@ async fn start_with(cfg: DropboxSyncConfig) -> Env {
         },
     )
     .unwrap();
-    let registry = Arc::new(EmbeddingRegistry::default());
     let app = router(
         AppState::new(
             store.clone(),
@@ -1146,4 +1149,112 @@ async fn moving_a_watched_folder_keeps_every_record_without_downloads() {
     env.put(&acct, "/Archive/Proj2024/c.txt", b"project gamma");
     env.wait_files(&key, "c1", "added after move", |f| ready(f, "c.txt"))
         .await;
+}
+
+/// The local embedding model when installed (`make model`), else `None`.
+fn local_model_registry() -> Option<Arc<EmbeddingRegistry>> {
+    let dir: PathBuf = std::env::var("CARBIDE_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            [
+                env!("CARGO_MANIFEST_DIR"),
+                "..",
+                "..",
+                "models",
+                "all-MiniLM-L6-v2",
+            ]
+            .iter()
+            .collect()
+        });
+    if !dir.join("model.safetensors").is_file() {
+        return None;
+    }
+    let cfg = carbide_sync::EmbeddingConfig {
+        model_dir: dir,
+        models: carbide_sync::embedding::parse_model_mapping("OPENAI=local").unwrap(),
+        openai: Default::default(),
+        threads: 1,
+    };
+    Some(Arc::new(EmbeddingRegistry::from_config(&cfg)))
+}
+
+/// Benchmark (not a test: `scripts/bench/dropbox-change-latency` runs it): change-to-searchable
+/// latency over 100 edits of a small file in a watched folder, with embeddings when the local
+/// model is installed. Prints p50/p99.
+#[tokio::test]
+#[ignore = "benchmark; run scripts/bench/dropbox-change-latency"]
+async fn bench_change_to_searchable() {
+    let registry = local_model_registry();
+    let embed = registry.is_some();
+    let env = start_full(
+        sync_config(50 * 1024 * 1024),
+        registry.unwrap_or_else(|| Arc::new(EmbeddingRegistry::default())),
+    )
+    .await;
+    let key = env.org("bench").await;
+    let acct = env.account("bench@example.com", None);
+    let d = env.folder(&acct, "/Bench");
+    env.put(&acct, "/Bench/note.txt", b"initial text");
+    let ds = env.connect(&key, "c1", &acct).await;
+    let (s, v) = env
+        .post(
+            &key,
+            "c1",
+            "/integrations/files/sync",
+            json!({"data_source_id": ds, "ids": [d], "skip_embedding_generation": !embed}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    env.wait_files(&key, "c1", "initial", |f| ready(f, "note.txt"))
+        .await;
+    let n: usize = std::env::var("BENCH_EDITS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let mut lat = Vec::with_capacity(n);
+    for i in 0..n {
+        let word = format!("marker{i}x{}", rand_word(i));
+        let t0 = Instant::now();
+        env.put(
+            &acct,
+            "/Bench/note.txt",
+            format!("edit number {i} carries the word {word}").as_bytes(),
+        );
+        loop {
+            let hits = env.search(&key, "c1", &word).await;
+            if hits.iter().any(|h| h.contains(&word)) {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "edit {i} never searchable"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        lat.push(t0.elapsed());
+    }
+    if embed {
+        let f = env.file_named(&key, "c1", "note.txt").await.unwrap();
+        assert!(
+            f["file_statistics"]["num_embeddings"].as_i64().unwrap_or(0) > 0,
+            "vectors were made: {f}"
+        );
+    }
+    lat.sort();
+    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p).round() as usize];
+    println!(
+        "dropbox change-to-searchable over {n} edits (embeddings {}): p50 {:?}  p99 {:?}  max {:?}",
+        if embed { "on, local MiniLM" } else { "skipped" },
+        pct(0.5),
+        pct(0.99),
+        lat[lat.len() - 1]
+    );
+}
+
+fn rand_word(i: usize) -> String {
+    // distinct, tokenizer-friendly words per edit
+    let letters = b"abcdefghijklmnopqrstuvwxyz";
+    (0..6)
+        .map(|k| letters[(i * 7 + k * 13 + i / 26) % 26] as char)
+        .collect()
 }

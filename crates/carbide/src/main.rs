@@ -264,7 +264,10 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             tracing::warn!("file worker did not stop within 60 s (its jobs' leases will expire)")
         }
     }
-    if tokio::time::timeout(Duration::from_secs(60), dropbox_sync).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(60), dropbox_sync)
+        .await
+        .is_err()
+    {
         tracing::warn!("Dropbox sync did not stop within 60 s (its jobs' leases will expire)");
     }
     tracing::info!("carbide stopped");
@@ -320,6 +323,9 @@ fn dropbox_sync_config() -> anyhow::Result<carbide_sync::dropbox_sync::DropboxSy
         max_file_bytes: files_config()?.max_file_bytes,
         ..Default::default()
     };
+    if let Some(secs) = job_lease_secs()? {
+        c.lease = Duration::from_secs(secs);
+    }
     if let Some(v) = env_var("CARBIDE_DROPBOX_LONGPOLL") {
         c.track_changes = !matches!(v.trim(), "0" | "false" | "no" | "off");
     }
@@ -332,6 +338,20 @@ fn dropbox_sync_config() -> anyhow::Result<carbide_sync::dropbox_sync::DropboxSy
             .context("CARBIDE_DROPBOX_DOWNLOADS_PER_ACCOUNT must be a positive integer")?;
     }
     Ok(c)
+}
+
+/// `CARBIDE_JOB_LEASE_SECS`: how long a claimed job stays reserved for a process that stops
+/// renewing it (a killed process's jobs run elsewhere after this); running jobs renew it.
+fn job_lease_secs() -> anyhow::Result<Option<u64>> {
+    env_var("CARBIDE_JOB_LEASE_SECS")
+        .map(|v| {
+            v.trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n >= 3)
+                .context("CARBIDE_JOB_LEASE_SECS must be an integer of at least 3")
+        })
+        .transpose()
 }
 
 /// The Dropbox connector from `CARBIDE_DROPBOX_*` (hosts, CA certificate, server-wide app).
@@ -435,6 +455,9 @@ fn file_worker_config() -> anyhow::Result<carbide_sync::FileWorkerConfig> {
     let sandbox = carbide_ingest::Sandbox::beside_current_exe(Duration::from_secs(120), 2 << 30)
         .map_err(|e| anyhow::anyhow!("locating carbide-extract: {e}"))?;
     let mut c = carbide_sync::FileWorkerConfig::new(sandbox);
+    if let Some(secs) = job_lease_secs()? {
+        c.lease = Duration::from_secs(secs);
+    }
     if let Some(mb) = env_var("CARBIDE_MAX_FILE_MB")
         && let Ok(mb) = mb.trim().parse::<u64>()
     {

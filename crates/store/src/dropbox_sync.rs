@@ -864,11 +864,15 @@ impl Store {
     }
 
     /// Moves a streamed download (`tmp`, whose SHA-256 is `sha`) into the blob store, records
-    /// Dropbox's revision facts on the file and queues processing, in one transaction. `false`
-    /// when the file was deleted meanwhile.
+    /// Dropbox's revision facts on the file and queues processing, in one transaction — only
+    /// while job `job_id` is still leased by `owner`: a job re-armed meanwhile (the file changed
+    /// again during the download) must not overwrite the newer download. `false` when nothing
+    /// was written (file deleted or job superseded).
     #[allow(clippy::too_many_arguments)]
     pub fn finish_dropbox_download(
         &self,
+        job_id: i64,
+        owner: &str,
         file_id: i64,
         tmp: tempfile::NamedTempFile,
         sha: &str,
@@ -898,6 +902,14 @@ impl Store {
                 let Some((cust, old)) = row else {
                     return Ok(None);
                 };
+                let ours: bool = tx.query_row(
+                    "SELECT EXISTS(SELECT 1 FROM jobs WHERE id = ?1 AND lease_owner = ?2)",
+                    params![job_id, owner],
+                    |r| r.get(0),
+                )?;
+                if !ours {
+                    return Ok(None);
+                }
                 tx.execute(
                 "UPDATE files SET raw_sha256 = ?2, file_size = ?3, rev = ?4, content_hash = ?5, \
                  sync_status = ?6, sync_error_message = NULL, updated_at = ?7 WHERE id = ?1",

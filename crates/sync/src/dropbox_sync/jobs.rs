@@ -73,7 +73,7 @@ pub(crate) async fn run_worker(sync: DropboxSync, mut shutdown: watch::Receiver<
             let lease = cfg.lease.as_secs() as i64;
             let full: Vec<i64> = active
                 .iter()
-                .filter(|(_, n)| **n >= usize::MAX)
+                .filter(|(_, n)| **n >= cap)
                 .map(|(d, _)| *d)
                 .collect();
             let r = sync
@@ -88,7 +88,7 @@ pub(crate) async fn run_worker(sync: DropboxSync, mut shutdown: watch::Receiver<
                             .flatten();
                         if let Some(d) = ds {
                             let n = active.entry(d).or_insert(0);
-                            if *n >= usize::MAX {
+                            if *n >= cap {
                                 // over this source's share: hand it back for later
                                 let (id, o) = (job.id, owner.clone());
                                 let _ = sync.dropbox().db(move |s| s.release_job(id, &o)).await;
@@ -285,9 +285,12 @@ async fn download(sync: &DropboxSync, job: &Job) -> Outcome {
         Err(e) => return Outcome::RetryAt(backoff(sync, job.attempts), e.to_string()),
     };
     let size = i64::try_from(meta.size).unwrap_or(i64::MAX);
+    let (job_id, owner) = (job.id, job.lease_owner.clone());
     let r = dbx
         .db(move |s| {
             s.finish_dropbox_download(
+                job_id,
+                &owner,
                 file_id,
                 tmp,
                 &sha,

@@ -62,7 +62,7 @@ impl Default for DropboxSyncConfig {
     fn default() -> Self {
         DropboxSyncConfig {
             poll_interval: Duration::from_millis(250),
-            lease: Duration::from_secs(300),
+            lease: Duration::from_secs(60),
             concurrency: 16,
             downloads_per_source: 4,
             max_file_bytes: 50 * 1024 * 1024,

@@ -100,15 +100,21 @@ def main():
     t0 = time.time()
     carbon.integrations.sync_files(data_source_id=ds.id, ids=folders)
 
+    expected = sum(1 for _, _, fs in os.walk(a.dropbox_dir) for _ in fs)
+    last = {"line": None}
+
     def progress():
         files = [f for f in carbon.files.query_user_files(pagination={"limit": 200}).results
                  if not (get(f, "file_metadata") or {}).get("is_folder")]
         states = {}
         for f in files:
             states[f.sync_status] = states.get(f.sync_status, 0) + 1
-        say(f"   {time.time() - t0:5.1f} s  " + ", ".join(f"{n} {s}" for s, n in sorted(states.items())))
+        line = ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "listing folders"
+        if line != last["line"]:
+            say(f"   {time.time() - t0:5.1f} s  {line}")
+            last["line"] = line
         busy = any(f.sync_status not in ("READY", "SYNC_ERROR") for f in files)
-        return files if files and not busy else None
+        return files if len(files) >= expected and not busy else None
     files = wait("every file to be processed", progress, every=2.0)
     for f in files:
         extra = f"  ({f.sync_error_message})" if f.sync_status == "SYNC_ERROR" else ""

@@ -501,10 +501,20 @@ fn user_file(state: &AppState, f: FileRecord, raw: bool, parsed: bool, ttl: i64)
             num_embeddings: f.num_embeddings,
             mime_type: f.mime_type,
         }),
-        file_metadata: Some(if f.file_metadata.is_object() {
-            f.file_metadata
-        } else {
-            json!({})
+        file_metadata: Some({
+            let mut m = if f.file_metadata.is_object() {
+                f.file_metadata
+            } else {
+                json!({})
+            };
+            // Carbon's UserFile has no folder flag; container records (chosen Dropbox folders)
+            // say so here so clients can tell them from files.
+            if f.is_folder
+                && let Some(obj) = m.as_object_mut()
+            {
+                obj.insert("is_folder".into(), json!(true));
+            }
+            m
         }),
         embedding_properties: Some(json!({ model: {
             "chunk_size": o.chunk_size, "chunk_overlap": o.chunk_overlap }})),

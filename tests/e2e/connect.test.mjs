@@ -150,12 +150,12 @@ test('connect, browse, pick a file and a folder, everything syncs, a new file ap
   await connect.getByText('Reports').first().waitFor({ timeout: T });
   // Browse into Notes: the .heic is visibly disabled with its reason; pick todo.txt.
   await connect.getByRole('button', { name: 'Open folder Notes' }).click();
-  await connect.getByLabel('todo.txt').check();
-  assert.equal(await connect.getByLabel('holiday.heic').isDisabled(), true);
+  await connect.getByRole('checkbox', { name: 'todo.txt' }).check();
+  assert.equal(await connect.getByRole('checkbox', { name: 'holiday.heic' }).isDisabled(), true);
   await connect.screenshot({ path: path.join(ARTIFACTS, '2-picker.png') });
   // Back to the root by the breadcrumb; pick the Reports folder.
   await connect.locator('#crumbs button').first().click();
-  await connect.getByLabel(/Reports/).check();
+  await connect.getByRole('checkbox', { name: 'Reports' }).check();
   await connect.getByRole('button', { name: 'Choose 2' }).click();
   await connect.getByRole('heading', { name: 'Syncing' }).waitFor({ timeout: T });
   const ready = (name) => connect.locator('#files tr', { hasText: name }).locator('td[data-status="READY"]');

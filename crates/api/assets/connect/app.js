@@ -258,7 +258,9 @@
         updateChoose();
       });
       li.appendChild(box);
-      var label = el('label', { for: id, class: 'name' }, (item.item_type === 'FOLDER' ? '📁 ' : '') + item.name);
+      var label = el('label', { for: id, class: 'name' });
+      if (item.item_type === 'FOLDER') label.appendChild(el('span', { 'aria-hidden': 'true' }, '📁 '));
+      label.appendChild(document.createTextNode(item.name));
       li.appendChild(label);
       var meta = item.item_type === 'FOLDER' ? 'Folder' : [item.file_format || '', human(item.size)].filter(Boolean).join(' · ');
       li.appendChild(el('span', { class: 'meta' }, meta));

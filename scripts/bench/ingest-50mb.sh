@@ -7,7 +7,8 @@
 #    ones Poppler can open) with `pdfunite`, repeated until the file reaches the target size
 #    (default 49 MB, just under the 50 MiB default upload limit).
 # 2. Runs the sandbox child alone under `/usr/bin/time -v` exactly as the worker starts it
-#    (`carbide-extract FILE NAME 52428800 268435456 no-ocr`) and reports its maximum RSS.
+#    (`carbide-extract FILE NAME 52428800 268435456 no-ocr`) and reports its maximum RSS
+#    (`EXTRACT_BIN=PATH` measures another build of the extractor).
 # 3. Starts `carbide serve` on a temporary data dir, uploads the PDF through `/uploadfile`, and
 #    samples every 100 ms the RSS of the server and of its `carbide-extract` child until the file
 #    is READY or SYNC_ERROR; reports the server's peak (VmHWM), the child's sampled peak and the
@@ -77,7 +78,9 @@ pages=$(pdfinfo "$WORK/big.pdf" | awk '/^Pages:/ {print $2}')
 echo "pdf: $(awk -v s="$size" 'BEGIN {printf "%.1f MB", s/1e6}') ($size bytes), $pages pages, ${#list[@]} files cycled from ${#inputs[@]} corpus PDFs"
 
 # ---- 2. the sandbox child alone
-/usr/bin/time -v "$BIN/carbide-extract" "$WORK/big.pdf" big.pdf 52428800 268435456 no-ocr \
+EXTRACT_BIN="${EXTRACT_BIN:-$BIN/carbide-extract}"
+echo "extractor alone: $EXTRACT_BIN; server: $BIN/carbide"
+/usr/bin/time -v "$EXTRACT_BIN" "$WORK/big.pdf" big.pdf 52428800 268435456 no-ocr \
     >"$WORK/extract.json" 2>"$WORK/time.txt" || true
 python3 - "$WORK/extract.json" "$WORK/time.txt" <<'EOF'
 import json, re, sys
@@ -147,6 +150,7 @@ def status():
     with urllib.request.urlopen(req, timeout=30) as r:
         return json.load(r)["results"][0]
 
+upload_hwm = kb(f"/proc/{pid}/status", "VmHWM")  # the upload itself, before processing
 peak_child = peak_sum = 0
 last_poll, f = 0.0, None
 while True:
@@ -163,6 +167,7 @@ hwm = kb(f"/proc/{pid}/status", "VmHWM")
 st = f["file_statistics"] or {}
 print(f"server: {f['sync_status']} in {time.time() - t0:.0f} s "
       f"({st.get('num_characters')} characters, {f.get('sync_error_message') or 'no error'})")
-print(f"server peak RSS (VmHWM): {hwm/1024:.0f} MiB; carbide-extract child sampled peak: "
+print(f"server peak RSS (VmHWM): {upload_hwm/1024:.0f} MiB by the end of the upload, "
+      f"{hwm/1024:.0f} MiB overall; carbide-extract child sampled peak: "
       f"{peak_child/1024:.0f} MiB; server + child sampled peak: {peak_sum/1024:.0f} MiB")
 EOF

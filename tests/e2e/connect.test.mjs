@@ -174,12 +174,16 @@ test('connect, browse, pick a file and a folder, everything syncs, a new file ap
 test('the page works on a 360-px phone and with the keyboard', { timeout: 2 * T }, async () => {
   const context = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true });
   const { connect } = await openConnect(context, 'alice');
+  // window.open's size features win over the context viewport for popups: set it on the page.
+  await connect.setViewportSize({ width: 360, height: 740 });
   await connect.getByRole('heading', { name: 'Dropbox accounts' }).waitFor({ timeout: T });
   const overflow = await connect.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
   assert.equal(overflow, false, 'horizontal overflow at 360 px');
   await connect.getByRole('button', { name: 'Browse files' }).first().focus();
   await connect.keyboard.press('Enter');
   await connect.getByRole('heading', { name: 'Choose files and folders' }).waitFor({ timeout: T });
+  await connect.getByRole('checkbox', { name: 'Reports' }).waitFor({ timeout: T });
+  assert.equal(await connect.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1), false);
   await connect.screenshot({ path: path.join(ARTIFACTS, '5-phone.png') });
   const csp = (await connect.request.get(`${carbide}/connect`)).headers()['content-security-policy'];
   assert.match(csp, /script-src 'self'/);

@@ -259,7 +259,7 @@
       });
       li.appendChild(box);
       var label = el('label', { for: id, class: 'name' });
-      if (item.item_type === 'FOLDER') label.appendChild(el('span', { 'aria-hidden': 'true' }, '📁 '));
+      if (item.item_type === 'FOLDER') label.appendChild(el('span', { class: 'folder-icon', 'aria-hidden': 'true' }));
       label.appendChild(document.createTextNode(item.name));
       li.appendChild(label);
       var meta = item.item_type === 'FOLDER' ? 'Folder' : [item.file_format || '', human(item.size)].filter(Boolean).join(' · ');

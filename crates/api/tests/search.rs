@@ -441,12 +441,20 @@ async fn include_flags() {
     assert_eq!(d["vector"].as_array().unwrap().len(), DIMS);
     assert_eq!(d["tags"]["kind"], json!("pet"));
     assert_eq!(d["content_metadata"]["origin"], json!("test"));
-    assert!(
-        d["presigned_url"]
-            .as_str()
-            .unwrap()
-            .ends_with(&format!("/raw_file/{a}"))
-    );
+    // a fixture file without stored raw bytes has nothing to link to
+    assert_eq!(d["presigned_url"], Value::Null);
+    t.db()
+        .execute("UPDATE files SET raw_sha256 = 'x' WHERE id = ?1", [a])
+        .unwrap();
+    let r = t
+        .search(
+            &key,
+            "u1",
+            json!({"query": "kitten young cat", "k": 1, "include_raw_file": true}),
+        )
+        .await;
+    let url = r.body["documents"][0]["presigned_url"].as_str().unwrap();
+    assert!(url.contains(&format!("/files/raw/{a}?expires=")), "{url}");
 }
 
 #[tokio::test]

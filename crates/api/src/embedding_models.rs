@@ -60,11 +60,7 @@ impl EmbeddingModels {
             return Ok(self.default_model());
         };
         let upper = name.to_uppercase();
-        if let Some(m) = self
-            .models
-            .iter()
-            .find(|m| m.carbon_names.iter().any(|n| *n == upper))
-        {
+        if let Some(m) = self.models.iter().find(|m| m.carbon_names.contains(&upper)) {
             return Ok(Some(m));
         }
         let configured: Vec<String> = self

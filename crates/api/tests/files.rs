@@ -251,9 +251,21 @@ async fn delete_files_keeps_or_deletes_children() {
     };
     let tree = |env: &Env| {
         let top = env.store.create_file(&mk(None, "top", true)).unwrap().id;
-        let child = env.store.create_file(&mk(Some(top), "child", false)).unwrap().id;
-        let sub = env.store.create_file(&mk(Some(top), "sub", true)).unwrap().id;
-        let grandchild = env.store.create_file(&mk(Some(sub), "gc", false)).unwrap().id;
+        let child = env
+            .store
+            .create_file(&mk(Some(top), "child", false))
+            .unwrap()
+            .id;
+        let sub = env
+            .store
+            .create_file(&mk(Some(top), "sub", true))
+            .unwrap()
+            .id;
+        let grandchild = env
+            .store
+            .create_file(&mk(Some(sub), "gc", false))
+            .unwrap()
+            .id;
         (top, child, sub, grandchild)
     };
     let ids_of = |v: &Value| -> Vec<i64> {
@@ -276,7 +288,11 @@ async fn delete_files_keeps_or_deletes_children() {
     let (_, v) = env.post(&key, "carol", "/user_files_v2", json!({})).await;
     assert_eq!(ids_of(&v), vec![child, sub, gc]);
     for f in v["results"].as_array().unwrap() {
-        let want = if f["id"] == gc { json!(sub) } else { Value::Null };
+        let want = if f["id"] == gc {
+            json!(sub)
+        } else {
+            Value::Null
+        };
         assert_eq!(f["parent_id"], want, "{f}");
     }
     // explicit false, on the detached `sub`: its child survives

@@ -789,7 +789,14 @@ impl Store {
         preserve_record: bool,
         send_webhook: bool,
     ) -> Result<usize, StoreError> {
-        self.delete_files_impl(org_id, customer_pk, ids, preserve_record, true, send_webhook)
+        self.delete_files_impl(
+            org_id,
+            customer_pk,
+            ids,
+            preserve_record,
+            true,
+            send_webhook,
+        )
     }
 
     /// Deletes the customer's files `ids` but not their children: each child is detached

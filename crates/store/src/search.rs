@@ -87,7 +87,9 @@ const IMAGE_FORMATS: &[&str] = &["JPG", "JPEG", "PNG"];
 const AUDIO_FORMATS: &[&str] = &[
     "MP3", "MP2", "AAC", "WAV", "FLAC", "PCM", "M4A", "OGG", "OPUS",
 ];
-const VIDEO_FORMATS: &[&str] = &["MPEG", "MPG", "MP4", "WMV", "AVI", "MOV", "MKV", "FLV", "WEBM"];
+const VIDEO_FORMATS: &[&str] = &[
+    "MPEG", "MPG", "MP4", "WMV", "AVI", "MOV", "MKV", "FLV", "WEBM",
+];
 
 /// Which files a search covers (already validated by the caller).
 #[derive(Debug, Clone, PartialEq)]
@@ -177,17 +179,131 @@ pub struct ChunkUpload {
 /// Words dropped from keyword queries (English function words). Matching them in every chunk
 /// only adds noise to BM25's ranking.
 const STOPWORDS: &[&str] = &[
-    "a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are",
-    "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but",
-    "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for",
-    "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself",
-    "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just",
-    "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once",
-    "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she",
-    "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them",
-    "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too",
-    "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which",
-    "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself",
+    "a",
+    "about",
+    "above",
+    "after",
+    "again",
+    "against",
+    "all",
+    "am",
+    "an",
+    "and",
+    "any",
+    "are",
+    "as",
+    "at",
+    "be",
+    "because",
+    "been",
+    "before",
+    "being",
+    "below",
+    "between",
+    "both",
+    "but",
+    "by",
+    "can",
+    "could",
+    "did",
+    "do",
+    "does",
+    "doing",
+    "down",
+    "during",
+    "each",
+    "few",
+    "for",
+    "from",
+    "further",
+    "had",
+    "has",
+    "have",
+    "having",
+    "he",
+    "her",
+    "here",
+    "hers",
+    "herself",
+    "him",
+    "himself",
+    "his",
+    "how",
+    "i",
+    "if",
+    "in",
+    "into",
+    "is",
+    "it",
+    "its",
+    "itself",
+    "just",
+    "me",
+    "more",
+    "most",
+    "my",
+    "myself",
+    "no",
+    "nor",
+    "not",
+    "now",
+    "of",
+    "off",
+    "on",
+    "once",
+    "only",
+    "or",
+    "other",
+    "our",
+    "ours",
+    "ourselves",
+    "out",
+    "over",
+    "own",
+    "same",
+    "she",
+    "should",
+    "so",
+    "some",
+    "such",
+    "than",
+    "that",
+    "the",
+    "their",
+    "theirs",
+    "them",
+    "themselves",
+    "then",
+    "there",
+    "these",
+    "they",
+    "this",
+    "those",
+    "through",
+    "to",
+    "too",
+    "under",
+    "until",
+    "up",
+    "very",
+    "was",
+    "we",
+    "were",
+    "what",
+    "when",
+    "where",
+    "which",
+    "while",
+    "who",
+    "whom",
+    "why",
+    "will",
+    "with",
+    "would",
+    "you",
+    "your",
+    "yours",
+    "yourself",
     "yourselves",
 ];
 
@@ -376,13 +492,7 @@ impl Store {
                 json_ids(s),
             ),
         };
-        let sql = format!(
-            "SELECT c.id, c.file_id, bm25(chunks_fts) AS s
-             FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid
-             WHERE chunks_fts MATCH ?1 AND c.organization_user_id = ?2 AND c.organization_id = ?3
-               {clause}
-             ORDER BY s LIMIT ?4"
-        );
+        let sql = keyword_sql(clause);
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(&sql)?;
             let map = |r: &rusqlite::Row<'_>| {
@@ -577,6 +687,20 @@ impl Store {
     }
 }
 
+/// The keyword-leg statement. CROSS JOIN pins the join order: the MATCH drives and each hit is
+/// checked against its chunk row. Left to itself the planner may walk all of the customer's
+/// chunks through `chunks_user_model` and probe the FTS index once per chunk (orders of
+/// magnitude slower for a large customer).
+fn keyword_sql(clause: &str) -> String {
+    format!(
+        "SELECT c.id, c.file_id, bm25(chunks_fts) AS s
+         FROM chunks_fts CROSS JOIN chunks c ON c.id = chunks_fts.rowid
+         WHERE chunks_fts MATCH ?1 AND c.organization_user_id = ?2 AND c.organization_id = ?3
+           {clause}
+         ORDER BY s LIMIT ?4"
+    )
+}
+
 fn normalised(v: &[f32]) -> Vec<f32> {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     if norm > 0.0 {
@@ -606,10 +730,28 @@ mod tests {
             Some("\"the\" OR \"who\"")
         );
         assert_eq!(fts_match_query("  -- ** ()"), None);
-        assert_eq!(
-            fts_match_query("東京").as_deref(),
-            Some("\"東\" OR \"京\"")
-        );
+        assert_eq!(fts_match_query("東京").as_deref(), Some("\"東\" OR \"京\""));
+    }
+
+    #[test]
+    fn keyword_leg_is_driven_by_the_match() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            &dir.path().join("c.db"),
+            carbide_core::secrets::MasterKey::generate(),
+        )
+        .unwrap();
+        let plan: Vec<String> = store
+            .read(|c| {
+                let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {}", keyword_sql("")))?;
+                let rows = st
+                    .query_map(params!["\"x\"", 1, 1, 10], |r| r.get::<_, String>(3))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .unwrap();
+        assert!(plan[0].contains("chunks_fts VIRTUAL TABLE"), "{plan:?}");
+        assert!(plan[1].contains("USING INTEGER PRIMARY KEY"), "{plan:?}");
     }
 
     #[test]

@@ -171,8 +171,10 @@ impl Entry {
         if precision == VectorPrecision::Int8 {
             let max = v.iter().fold(0f32, |m, x| m.max(x.abs()));
             let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
-            self.q
-                .extend(v.iter().map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8));
+            self.q.extend(
+                v.iter()
+                    .map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8),
+            );
             self.scales.push(scale);
         }
     }
@@ -596,9 +598,8 @@ fn load_chunk(
     if let Some(v) = blob.as_deref().and_then(decode_vector) {
         e.push(chunk_id, file_id, &v, precision);
     }
-    let mut stmt = conn.prepare_cached(
-        "SELECT vector FROM chunk_vectors WHERE chunk_id = ?1 ORDER BY window",
-    )?;
+    let mut stmt = conn
+        .prepare_cached("SELECT vector FROM chunk_vectors WHERE chunk_id = ?1 ORDER BY window")?;
     let blobs: Vec<Vec<u8>> = stmt
         .query_map([chunk_id], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
@@ -616,8 +617,12 @@ mod tests {
 
     #[test]
     fn dots_agree() {
-        let a: Vec<f32> = (0..384).map(|i| ((i * 7 % 13) as f32 - 6.0) / 10.0).collect();
-        let b: Vec<f32> = (0..384).map(|i| ((i * 5 % 11) as f32 - 5.0) / 10.0).collect();
+        let a: Vec<f32> = (0..384)
+            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 10.0)
+            .collect();
+        let b: Vec<f32> = (0..384)
+            .map(|i| ((i * 5 % 11) as f32 - 5.0) / 10.0)
+            .collect();
         let exact: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
         assert!((dot_f32(&a, &b) - exact).abs() < 1e-3);
         let qa: Vec<i8> = (0..100).map(|i| (i % 50) as i8 - 25).collect();

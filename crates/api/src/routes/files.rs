@@ -23,10 +23,10 @@ use sha2::Sha256;
 use utoipa::ToSchema;
 
 use crate::auth::CustomerAuth;
-use crate::{AppState, FilesConfig};
 use crate::error::{ApiError, ErrorDetail, HttpValidationError, ValidationItem};
 use crate::extract::JsonBody;
 use crate::models::{GenericSuccessResponse, OrderDir, Pagination};
+use crate::{AppState, FilesConfig};
 
 // ---------- request models ----------
 
@@ -1551,21 +1551,27 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let port = addr.port();
-        let app = axum::Router::new()
-            .route("/doc.txt", get(|| async { "hello from the url" }))
-            .route("/to-doc", get(|| async { Redirect::temporary("/doc.txt") }))
-            .route(
-                "/to-v6",
-                get(move || async move {
-                    Redirect::temporary(&format!("http://[::1]:{port}/doc.txt"))
-                }),
-            )
-            .route(
-                "/to-meta",
-                get(|| async { Redirect::temporary("http://169.254.169.254/latest/meta-data") }),
-            )
-            .route("/to-ten", get(|| async { Redirect::temporary("http://10.0.0.7/x") }))
-            .route("/loop", get(|| async { Redirect::temporary("/loop") }));
+        let app =
+            axum::Router::new()
+                .route("/doc.txt", get(|| async { "hello from the url" }))
+                .route("/to-doc", get(|| async { Redirect::temporary("/doc.txt") }))
+                .route(
+                    "/to-v6",
+                    get(move || async move {
+                        Redirect::temporary(&format!("http://[::1]:{port}/doc.txt"))
+                    }),
+                )
+                .route(
+                    "/to-meta",
+                    get(|| async {
+                        Redirect::temporary("http://169.254.169.254/latest/meta-data")
+                    }),
+                )
+                .route(
+                    "/to-ten",
+                    get(|| async { Redirect::temporary("http://10.0.0.7/x") }),
+                )
+                .route("/loop", get(|| async { Redirect::temporary("/loop") }));
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

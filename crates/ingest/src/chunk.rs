@@ -392,4 +392,30 @@ mod tests {
         assert!(c.iter().all(|c| c.token_count <= 10));
         assert_eq!(c.len(), 3);
     }
+    #[test]
+    fn short_unit_before_an_oversized_one_is_packed_not_repeated() {
+        // A title followed by an abstract longer than the budget (SciFact through
+        // /upload_text): the title must open the first full chunk, not become a run of
+        // shrinking title-only chunks.
+        let d = doc(vec![(
+            SectionLabel::None,
+            vec![
+                Unit::paragraph(words(3, "t")),
+                Unit::paragraph(words(25, "w")),
+            ],
+        )]);
+        let c = chunk_document(&d, &opts(10, 2), &Words);
+        let texts: Vec<_> = c.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(c[0].text, "t0 t1 t2\n\nw0 w1 w2 w3 w4 w5 w6", "{texts:?}");
+        assert!(c.iter().all(|c| c.token_count <= 10), "{texts:?}");
+        assert_eq!(c.len(), 4, "28 tokens, 10 per chunk, 2 overlap: {texts:?}");
+        for w in c.windows(2) {
+            assert!(!w[0].text.contains(&w[1].text), "{texts:?}");
+            assert!(!w[1].text.contains(&w[0].text), "{texts:?}");
+        }
+        for i in 0..25 {
+            let w = format!("w{i}");
+            assert!(c.iter().any(|c| c.text.split_whitespace().any(|t| t == w)), "{w} lost");
+        }
+    }
 }

@@ -249,7 +249,7 @@ async fn job_survives_restart_ready_exactly_once() {
         .count();
     assert_eq!(ready_rows, 2, "one FILE_READY outbox row per file");
     p2.shutdown().await;
-    let _ = tokio::time::timeout(Duration::from_secs(10), hooks).await;
+    let _ = tokio::time::timeout(Duration::from_secs(60), hooks).await;
 }
 
 // ---------------------------------------------------------------- webhooks
@@ -338,7 +338,7 @@ async fn file_webhooks_reach_a_receiver() {
         .collect();
     assert_eq!(order, ["FILES_CREATED", "FILE_SYNCING", "FILE_READY"]);
     env.shutdown().await;
-    let _ = tokio::time::timeout(Duration::from_secs(10), hooks).await;
+    let _ = tokio::time::timeout(Duration::from_secs(60), hooks).await;
 }
 
 // ---------------------------------------------------------------- upload from URL

@@ -83,16 +83,32 @@ pub fn chunk_document(doc: &Document, opts: &ChunkOptions, tok: &dyn TokenCounte
             .collect();
         let n = spans.len();
         let mut start = 0usize;
+        // End of the previous chunk: a chunk must bring tokens beyond it, else an overlap that
+        // reaches back before a unit boundary re-emits that boundary as a chunk of overlap only.
+        let mut prev_end = 0usize;
         while start < n {
             let limit = (start + budget).min(n);
-            // Unit boundaries that end inside (start, limit].
+            // Unit boundaries that end inside (max(start, prev_end), limit].
             let mut end = unit_tok
                 .iter()
                 .map(|&(_, e)| e)
-                .filter(|&e| e > start && e <= limit)
+                .filter(|&e| e > start.max(prev_end) && e <= limit)
                 .max()
                 .unwrap_or(0);
             let row_mode = max_rows.is_some() && placed.iter().any(|p| p.is_row);
+            if end > start && limit < n && !row_mode {
+                // The unit after the boundary cannot fit in a chunk of its own (with the
+                // overlap), so it is cut at a word boundary anyway: fill this window with its
+                // beginning instead of leaving a short chunk (e.g. a title alone).
+                let next = placed
+                    .iter()
+                    .zip(&unit_tok)
+                    .find(|(_, (s, _))| *s >= end)
+                    .filter(|(p, (s, e))| !p.is_row && e - s + overlap > budget);
+                if next.is_some() {
+                    end = 0;
+                }
+            }
             if let Some(max) = max_rows {
                 // End after the `max`-th row that starts at or after `start`.
                 let mut rows = 0;
@@ -140,6 +156,7 @@ pub fn chunk_document(doc: &Document, opts: &ChunkOptions, tok: &dyn TokenCounte
             if end >= n {
                 break;
             }
+            prev_end = end;
             start = if row_mode || overlap == 0 {
                 end
             } else {
@@ -415,7 +432,27 @@ mod tests {
         }
         for i in 0..25 {
             let w = format!("w{i}");
-            assert!(c.iter().any(|c| c.text.split_whitespace().any(|t| t == w)), "{w} lost");
+            assert!(
+                c.iter().any(|c| c.text.split_whitespace().any(|t| t == w)),
+                "{w} lost"
+            );
+        }
+    }
+    #[test]
+    fn overlap_never_reemits_a_unit_boundary_as_a_chunk() {
+        // Rows are never merged into the next unit's window, so only the progress rule keeps
+        // the overlap from turning the short row into a run of ever shorter chunks.
+        let d = doc(vec![(
+            SectionLabel::None,
+            vec![Unit::row("r0 r1 r2"), Unit::row(words(25, "w"))],
+        )]);
+        let c = chunk_document(&d, &opts(10, 2), &Words);
+        let texts: Vec<_> = c.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(texts[0], "r0 r1 r2", "{texts:?}");
+        assert!(texts[1].starts_with("r1 r2\nw0"), "{texts:?}");
+        assert!(c.iter().all(|c| c.token_count <= 10), "{texts:?}");
+        for w in c.windows(2) {
+            assert!(!w[0].text.ends_with(&w[1].text), "{texts:?}");
         }
     }
 }

@@ -96,8 +96,16 @@ fn running_out_of_time_is_an_error() {
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
     let started = std::time::Instant::now();
     let err = sandbox(Duration::from_secs(1), 1 << 30)
-        .extract_file(&p, "stuck.txt", &Limits::default(), &ExtractOptions::default())
+        .extract_file(
+            &p,
+            "stuck.txt",
+            &Limits::default(),
+            &ExtractOptions::default(),
+        )
         .unwrap_err();
     assert_eq!(err, IngestError::Timeout { seconds: 1 });
-    assert!(started.elapsed() < Duration::from_secs(20), "the child was not killed");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the child was not killed"
+    );
 }

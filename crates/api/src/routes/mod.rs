@@ -52,7 +52,10 @@ pub(crate) fn all(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(integrations::items_sync_cancel))
         .routes(routes!(integrations::items_list))
         .routes(routes!(dropbox_sync::sync_files))
-        .routes(routes!(dropbox_sync::webhook_challenge, dropbox_sync::webhook_notify))
+        .routes(routes!(
+            dropbox_sync::webhook_challenge,
+            dropbox_sync::webhook_notify
+        ))
         .routes(routes!(system::metrics))
         .routes(routes!(system::openapi_json))
         .routes(routes!(auth_routes::access_token))

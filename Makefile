@@ -38,7 +38,9 @@ test-rust:
 test-python: venv
 	CARBIDE_BIN=$(abspath target/debug/carbide) \
 	DROPBOX_EMULATOR_BIN=$(abspath target/debug/dropbox-emulator) \
-	$(VENV)/bin/pytest -q tests
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests/compat
+	DROPBOX_EMULATOR_BIN=$(abspath target/debug/dropbox-emulator) \
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests/dropbox_conformance
 
 ## playwright-core from npm (drives Debian's /usr/bin/chromium; no browser download).
 e2e-deps: tests/e2e/node_modules/.stamp

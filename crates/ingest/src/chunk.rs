@@ -160,7 +160,12 @@ pub fn chunk_document(doc: &Document, opts: &ChunkOptions, tok: &dyn TokenCounte
             start = if row_mode || overlap == 0 {
                 end
             } else {
-                end.saturating_sub(overlap).max(start + 1)
+                // The overlap starts at a word, not inside one (word pieces, "ithelial").
+                let mut s = end.saturating_sub(overlap).max(start + 1);
+                while s < end && spans[s].0 == spans[s - 1].1 {
+                    s += 1;
+                }
+                s
             };
         }
     }
@@ -454,5 +459,39 @@ mod tests {
         for w in c.windows(2) {
             assert!(!w[0].text.ends_with(&w[1].text), "{texts:?}");
         }
+    }
+    /// Word pieces of at most three characters, like a word-piece tokenizer on long words.
+    struct Pieces;
+    impl TokenCounter for Pieces {
+        fn token_spans(&self, text: &str) -> Vec<(usize, usize)> {
+            Words
+                .token_spans(text)
+                .into_iter()
+                .flat_map(|(s, e)| (s..e).step_by(3).map(move |i| (i, (i + 3).min(e))))
+                .collect()
+        }
+    }
+
+    #[test]
+    fn overlap_starts_at_a_word() {
+        // "abcdef" is two pieces; a 3-piece overlap would start inside a word.
+        let text = (0..12)
+            .map(|i| format!("{i:02}cdef"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let d = doc(vec![(
+            SectionLabel::None,
+            vec![Unit::paragraph(text.clone())],
+        )]);
+        let c = chunk_document(&d, &opts(8, 3), &Pieces);
+        let texts: Vec<_> = c.iter().map(|c| c.text.as_str()).collect();
+        assert!(c.len() > 2, "{texts:?}");
+        for t in &texts {
+            assert!(t.split(' ').all(|w| w.len() == 6), "{texts:?}");
+        }
+        assert_eq!(
+            texts[1], "03cdef 04cdef 05cdef 06cdef",
+            "one word of overlap: {texts:?}"
+        );
     }
 }

@@ -61,7 +61,7 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-demo: build model
+demo: build model venv
 	bash scripts/demo.sh
 
 clean-venv:

@@ -916,6 +916,14 @@ async fn cache_follows_writes_of_another_handle() {
             vec!["new apples", "pears"],
             "semantic sees the overwrite"
         );
+        let kw = json!({"query": "old pears", "k": 5, "hybrid_search": true,
+                        "hybrid_search_tuning_parameters": {"weight_a": 0.0, "weight_b": 1.0}});
+        let r = srv.search(&key, "u1", kw).await;
+        assert_eq!(
+            contents(&r),
+            vec!["pears"],
+            "keyword index sees the overwrite"
+        );
     }
     // deletion through SQL (as the file pipeline does) reaches the other cache via chunk_log
     let c = t.db();
@@ -930,5 +938,72 @@ async fn cache_follows_writes_of_another_handle() {
         .search(&key, "u1", json!({"query": "pears", "k": 5}))
         .await;
     assert_eq!(contents(&r), vec!["new apples"]);
+    let kw = json!({"query": "pears", "k": 5, "hybrid_search": true,
+                    "hybrid_search_tuning_parameters": {"weight_a": 0.0, "weight_b": 1.0}});
+    let r = t2.search(&key, "u1", kw).await;
+    assert!(contents(&r).is_empty(), "keyword index sees the delete");
     assert!(t2.store.vector_cache_bytes() > 0);
+    assert!(t2.store.keyword_cache_bytes() > 0);
+}
+
+#[tokio::test]
+async fn keyword_engines_agree_and_stay_per_customer() {
+    use carbide_store::{FileSet, KeywordEngine};
+    let t = start().await;
+    let (org, key) = t.store.create_organization("acme").unwrap();
+    let docs = [
+        "the mitochondria is the powerhouse of the cell",
+        "cells divide by mitosis; mitotic spindles form",
+        "a review of spindle checkpoint signalling in dividing cells",
+        "unrelated text about the weather in Lisbon",
+    ];
+    let mut ids = Vec::new();
+    for (i, d) in docs.iter().enumerate() {
+        let f = t.file(
+            org.id,
+            "u1",
+            &format!("d{i}.txt"),
+            None,
+            json!({}),
+            "TXT",
+            "TEXT",
+            json!({}),
+        );
+        t.upload(&key, "u1", f, &[d], false).await;
+        ids.push(f);
+    }
+    // another customer's chunks must not change u1's ranking or leak into it
+    let g = t.file(
+        org.id,
+        "u2",
+        "other.txt",
+        None,
+        json!({}),
+        "TXT",
+        "TEXT",
+        json!({}),
+    );
+    t.upload(&key, "u2", g, &["spindle spindle spindle cells"], false)
+        .await;
+    let user = t.store.get_or_create_customer(org.id, "u1").unwrap().id;
+    for q in ["dividing cells spindle", "Mitochondria", "Lisbon weather"] {
+        let mem = t
+            .store
+            .keyword_search_with(KeywordEngine::Memory, org.id, user, q, &FileSet::All, 10)
+            .unwrap();
+        let fts = t
+            .store
+            .keyword_search_with(KeywordEngine::Fts5, org.id, user, q, &FileSet::All, 10)
+            .unwrap();
+        let files =
+            |h: &[carbide_store::KeywordHit]| h.iter().map(|x| x.file_id).collect::<Vec<_>>();
+        assert!(!mem.is_empty(), "{q}");
+        assert!(files(&mem).iter().all(|f| ids.contains(f)), "{q}: {mem:?}");
+        assert_eq!(files(&mem)[0], files(&fts)[0], "{q}: best hit differs");
+        let mut a = files(&mem);
+        let mut b = files(&fts);
+        a.sort_unstable();
+        b.sort_unstable();
+        assert_eq!(a, b, "{q}: matched sets differ");
+    }
 }

@@ -112,9 +112,112 @@ fn expansions(token: &str) -> Vec<String> {
     out
 }
 
+/// The keyword analyzer of the in-memory keyword index: splits normalised text (the output of
+/// [`index_text`] or [`query_text`]) into terms the way FTS5's `unicode61 remove_diacritics 2`
+/// tokenizer does (runs of letters and digits; everything else separates), lower-cases them,
+/// folds diacritics (`café` → `cafe`) and applies the Snowball English stemmer. One analyzer
+/// serves documents and queries, so both sides always agree.
+pub struct Analyzer {
+    stemmer: rust_stemmers::Stemmer,
+    buf: String,
+}
+
+impl Default for Analyzer {
+    fn default() -> Self {
+        Analyzer::new()
+    }
+}
+
+impl Analyzer {
+    /// A new analyzer (cheap; keep one per thread or per batch to reuse its buffer).
+    pub fn new() -> Analyzer {
+        Analyzer {
+            stemmer: rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English),
+            buf: String::new(),
+        }
+    }
+
+    /// Calls `emit` with every term of `text`, in order (duplicates included).
+    pub fn terms(&mut self, text: &str, mut emit: impl FnMut(&str)) {
+        for raw in text.split(|c: char| !c.is_alphanumeric()) {
+            if raw.is_empty() {
+                continue;
+            }
+            self.buf.clear();
+            if raw.is_ascii() {
+                self.buf.push_str(raw);
+                self.buf.make_ascii_lowercase();
+            } else {
+                fold(raw, &mut self.buf);
+                if self.buf.is_empty() {
+                    continue;
+                }
+            }
+            let stem = self.stemmer.stem(&self.buf);
+            emit(&stem);
+        }
+    }
+
+    /// The lower-cased, diacritic-folded (unstemmed) words of `text`, for stopword checks.
+    pub fn words(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for raw in text.split(|c: char| !c.is_alphanumeric()) {
+            if raw.is_empty() {
+                continue;
+            }
+            let mut w = String::with_capacity(raw.len());
+            if raw.is_ascii() {
+                w.push_str(raw);
+                w.make_ascii_lowercase();
+            } else {
+                fold(raw, &mut w);
+            }
+            if !w.is_empty() {
+                out.push(w);
+            }
+        }
+        out
+    }
+
+    /// Stems one already-folded word.
+    pub fn stem<'a>(&self, word: &'a str) -> std::borrow::Cow<'a, str> {
+        self.stemmer.stem(word)
+    }
+}
+
+/// Lower-cases `raw` and removes combining marks after canonical decomposition.
+fn fold(raw: &str, out: &mut String) {
+    use unicode_normalization::UnicodeNormalization;
+    for c in raw.nfd() {
+        if unicode_normalization::char::is_combining_mark(c) {
+            continue;
+        }
+        out.extend(c.to_lowercase());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn analyze(text: &str) -> Vec<String> {
+        let mut a = Analyzer::new();
+        let mut out = Vec::new();
+        a.terms(text, |t| out.push(t.to_string()));
+        out
+    }
+
+    #[test]
+    fn analyzer_stems_folds_and_splits() {
+        assert_eq!(
+            analyze("Running cells, CAFÉ naïve—x_y 42"),
+            ["run", "cell", "cafe", "naiv", "x", "y", "42"]
+        );
+        // documents and queries meet on the same terms
+        assert_eq!(analyze(&index_text("connections")), analyze("connected"));
+        assert_eq!(analyze(&query_text("東京")), ["東", "京"]);
+        assert_eq!(Analyzer::words("Über the"), ["uber", "the"]);
+    }
 
     #[test]
     fn cjk_is_unigram() {

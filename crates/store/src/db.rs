@@ -32,6 +32,8 @@ struct Inner {
     key: MasterKey,
     blobs_dir: std::path::PathBuf,
     vectors: crate::vector_cache::VectorCache,
+    keywords: crate::keyword_index::KeywordCache,
+    keyword_engine: crate::search::KeywordEngine,
 }
 
 struct Readers {
@@ -59,6 +61,15 @@ fn vector_cache_budget() -> usize {
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
         .unwrap_or(1024)
+        .saturating_mul(1024 * 1024)
+}
+
+/// Memory budget of the in-memory keyword index: `CARBIDE_KEYWORD_CACHE_MB` (default 512 MiB).
+fn keyword_cache_budget() -> usize {
+    std::env::var("CARBIDE_KEYWORD_CACHE_MB")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(512)
         .saturating_mul(1024 * 1024)
 }
 
@@ -111,6 +122,8 @@ impl Store {
                     vector_cache_budget(),
                     crate::vector_cache::VectorPrecision::from_env(),
                 ),
+                keywords: crate::keyword_index::KeywordCache::new(keyword_cache_budget()),
+                keyword_engine: crate::search::KeywordEngine::from_env(),
             }),
         })
     }
@@ -136,6 +149,15 @@ impl Store {
 
     pub(crate) fn vectors(&self) -> &crate::vector_cache::VectorCache {
         &self.inner.vectors
+    }
+
+    pub(crate) fn keywords(&self) -> &crate::keyword_index::KeywordCache {
+        &self.inner.keywords
+    }
+
+    /// The engine serving keyword searches on this handle.
+    pub fn keyword_engine(&self) -> crate::search::KeywordEngine {
+        self.inner.keyword_engine
     }
 
     /// Runs `f` inside an immediate write transaction on the writer connection.

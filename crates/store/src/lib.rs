@@ -12,6 +12,7 @@ mod dropbox_sync;
 mod error;
 mod files;
 mod jobs;
+mod keyword_index;
 mod orgs;
 mod outbox;
 mod search;
@@ -35,7 +36,8 @@ pub use jobs::{JOB_PROCESS_FILE, Job, NewJob};
 pub use orgs::{Organization, OrganizationStatistics};
 pub use outbox::{OutboxDelivery, OutboxRow};
 pub use search::{
-    ChunkResult, ChunkUpload, KeywordHit, MediaType, SearchFilter, TagExpr, fts_match_query,
+    ChunkResult, ChunkUpload, KeywordEngine, KeywordHit, MediaType, SearchFilter, TagExpr,
+    fts_match_query,
 };
 pub use source_items::{ItemOrder, ItemParent, ItemQuery, NewSourceItem, SourceItem};
 pub use users::{AccessTokens, Customer, CustomerConfigUpdate, CustomerOrder, ListCustomers};

@@ -528,7 +528,7 @@ impl VectorCache {
     }
 }
 
-fn current_generation(conn: &Connection, user: i64) -> Result<i64, StoreError> {
+pub(crate) fn current_generation(conn: &Connection, user: i64) -> Result<i64, StoreError> {
     Ok(conn
         .query_row(
             "SELECT generation FROM index_generations WHERE organization_user_id = ?1",

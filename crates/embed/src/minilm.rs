@@ -9,8 +9,17 @@
 //! for the micro-batch that is running (1024 pieces: ~130 ms on one thread of a Zen 5 core with
 //! AVX-512, ~250 ms with AVX2 only), never for a whole
 //! ingestion batch. Callers block; async code calls through `spawn_blocking`.
+//!
+//! Bulk calls are combined across callers: every bulk caller appends its sequences to one shared
+//! FIFO queue and then competes for the gate; whoever holds it runs the next micro-batch from the
+//! head of the queue, whichever callers those sequences belong to, and hands each result to its
+//! owner. So many small files being processed at once (a synced folder of short documents) fill
+//! full micro-batches instead of running one tiny forward pass per file, and no caller waits for
+//! a timer: when a single caller is active it simply runs its own sequences.
 
+use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex};
 
@@ -22,10 +31,13 @@ use crate::{EmbedError, Embedder, MINILM_MODEL_ID};
 /// tokens included. The packaged `tokenizer.json` says 128; that value is ignored.
 pub const MINILM_MAX_SEQ_LEN: usize = 256;
 
-/// Threads a service should give the local embedder by default: all cores but one, at least 1.
+/// Threads a service should give the local embedder by default: every core. Queries are not
+/// starved by bulk work (the priority gate admits a waiting query next), and extraction runs in
+/// separate processes the OS schedules alongside; measured on 2 cores, 1 thread left the
+/// second core mostly idle during a sync (`scripts/bench/dropbox-initial-sync`).
 pub fn default_threads() -> usize {
     std::thread::available_parallelism()
-        .map(|n| n.get().saturating_sub(1))
+        .map(std::num::NonZeroUsize::get)
         .unwrap_or(1)
         .max(1)
 }
@@ -95,6 +107,41 @@ impl Gate {
     }
 }
 
+/// The results one bulk caller is waiting for.
+struct Ticket {
+    state: Mutex<TicketState>,
+}
+
+struct TicketState {
+    out: Vec<Option<Vec<f32>>>,
+    remaining: usize,
+    error: Option<String>,
+}
+
+impl Ticket {
+    fn new(n: usize) -> Ticket {
+        Ticket {
+            state: Mutex::new(TicketState {
+                out: vec![None; n],
+                remaining: n,
+                error: None,
+            }),
+        }
+    }
+
+    fn finished(&self) -> bool {
+        let st = self.state.lock();
+        st.remaining == 0 || st.error.is_some()
+    }
+}
+
+/// One sequence in the shared bulk queue.
+struct Pending {
+    ids: Vec<u32>,
+    ticket: Arc<Ticket>,
+    slot: usize,
+}
+
 /// sentence-transformers all-MiniLM-L6-v2, run in-process.
 pub struct MiniLm {
     model: BertModel,
@@ -103,6 +150,7 @@ pub struct MiniLm {
     threads: usize,
     max_batch_tokens: usize,
     gate: Gate,
+    bulk: Mutex<VecDeque<Pending>>,
 }
 
 impl std::fmt::Debug for MiniLm {
@@ -152,6 +200,7 @@ impl MiniLm {
             threads: opts.threads,
             max_batch_tokens: opts.max_batch_tokens,
             gate: Gate::default(),
+            bulk: Mutex::new(VecDeque::new()),
         })
     }
 
@@ -202,6 +251,86 @@ impl MiniLm {
         Ok(out)
     }
 
+    /// Bulk embedding through the shared queue (see the module documentation).
+    fn run_bulk(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = texts
+            .iter()
+            .map(|t| self.tokenizer.encode_for_model(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ticket = Arc::new(Ticket::new(ids.len()));
+        {
+            let mut q = self.bulk.lock();
+            for (slot, ids) in ids.into_iter().enumerate() {
+                q.push_back(Pending {
+                    ids,
+                    ticket: ticket.clone(),
+                    slot,
+                });
+            }
+        }
+        // Results are written before a gate pass ends, so once this caller holds the gate every
+        // sequence taken by an earlier runner is complete.
+        while !ticket.finished() {
+            let _pass = self.gate.enter(Priority::Bulk);
+            if ticket.finished() {
+                break;
+            }
+            let batch: Vec<Pending> = {
+                let mut q = self.bulk.lock();
+                let mut batch = Vec::new();
+                let mut tokens = 0;
+                while let Some(p) = q.front() {
+                    if !batch.is_empty() && tokens + p.ids.len() > self.max_batch_tokens {
+                        break;
+                    }
+                    tokens += p.ids.len();
+                    batch.extend(q.pop_front());
+                }
+                batch
+            };
+            if batch.is_empty() {
+                continue;
+            }
+            let seqs: Vec<Vec<u32>> = batch.iter().map(|p| p.ids.clone()).collect();
+            match self.pool.install(|| self.forward_pooled(&seqs)) {
+                Ok(vecs) => {
+                    for (p, v) in batch.iter().zip(vecs) {
+                        let mut st = p.ticket.state.lock();
+                        if st.out[p.slot].is_none() {
+                            st.remaining -= 1;
+                        }
+                        st.out[p.slot] = Some(v);
+                    }
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    for p in &batch {
+                        p.ticket
+                            .state
+                            .lock()
+                            .error
+                            .get_or_insert_with(|| msg.clone());
+                    }
+                }
+            }
+        }
+        let mut st = ticket.state.lock();
+        if let Some(e) = st.error.take() {
+            // sequences of this caller still queued are dropped: nobody waits for them
+            self.bulk
+                .lock()
+                .retain(|p| !Arc::ptr_eq(&p.ticket, &ticket));
+            return Err(EmbedError::Model(e));
+        }
+        std::mem::take(&mut st.out)
+            .into_iter()
+            .map(|v| v.ok_or_else(|| EmbedError::Model("no vector produced".into())))
+            .collect()
+    }
+
     /// Forward pass, then mean over each sequence's tokens and L2 normalisation.
     fn forward_pooled(&self, batch: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let h = self.model.hidden_size();
@@ -239,7 +368,7 @@ impl Embedder for MiniLm {
     }
 
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        self.run(texts, Priority::Bulk)
+        self.run_bulk(texts)
     }
 
     fn embed_query(&self, text: &str) -> Result<Vec<f32>, EmbedError> {

@@ -155,3 +155,60 @@ fn missing_model_dir_is_a_clear_error() {
     let err = MiniLm::load(&dir, 0).expect_err("zero threads");
     assert!(err.to_string().contains("threads"), "{err}");
 }
+
+/// Bulk calls from many threads at once are combined into shared micro-batches; every caller
+/// still gets exactly its own vectors, in its own order.
+#[test]
+fn concurrent_bulk_callers_get_their_own_vectors() {
+    let Some(dir) = model_dir() else { return };
+    let model = std::sync::Arc::new(
+        MiniLm::load_with(
+            &dir,
+            MiniLmOptions {
+                threads: 1,
+                max_batch_tokens: 512,
+            },
+        )
+        .expect("model loads"),
+    );
+    let fx = fixture();
+    let texts: Vec<String> = fx.items.iter().map(|i| i.text.clone()).collect();
+    let alone: Vec<Vec<f32>> = texts
+        .iter()
+        .map(|t| model.embed(&[t.as_str()]).expect("embed").remove(0))
+        .collect();
+    let mut handles = Vec::new();
+    for caller in 0..6 {
+        let (model, texts) = (model.clone(), texts.clone());
+        handles.push(std::thread::spawn(move || {
+            // each caller asks for a different rotation of the texts, several times
+            let mine: Vec<String> = texts
+                .iter()
+                .cycle()
+                .skip(caller)
+                .take(texts.len())
+                .cloned()
+                .collect();
+            let refs: Vec<&str> = mine.iter().map(String::as_str).collect();
+            let mut outs = Vec::new();
+            for _ in 0..3 {
+                outs.push(model.embed(&refs).expect("embed"));
+            }
+            (caller, outs)
+        }));
+    }
+    for h in handles {
+        let (caller, outs) = h.join().expect("caller thread");
+        for out in outs {
+            assert_eq!(out.len(), texts.len());
+            for (k, v) in out.iter().enumerate() {
+                let want = &alone[(k + caller) % texts.len()];
+                assert!(
+                    cosine(v, want) > 0.999_999,
+                    "caller {caller}, item {k}: another caller's vector?"
+                );
+            }
+        }
+    }
+    assert!(model.embed(&[]).expect("empty").is_empty());
+}

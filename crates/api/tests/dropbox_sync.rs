@@ -620,6 +620,77 @@ async fn folder_and_file_sync_then_changes_arrive_by_longpoll() {
     let _ = env.stop.send(true);
 }
 
+async fn data_source(env: &Env, key: &str, cid: &str, ds: i64) -> Value {
+    let (s, v) = env
+        .post(
+            key,
+            cid,
+            "/user_data_sources",
+            json!({"filters": {"ids": [ds]}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    v["results"][0].clone()
+}
+
+#[tokio::test]
+async fn source_status_follows_file_syncs_and_rejected_selections_settle() {
+    let env = start().await;
+    let key = env.org("acme").await;
+    let acct = env.account("di@example.com", None);
+    let big = env.put(&acct, "/big.txt", &vec![b'x'; 5000]);
+    let song = env.put(&acct, "/song.mp3", b"ID3 not really music");
+    let slow = env.put(&acct, "/slow.txt", b"a slow heron");
+    let ds = env.connect(&key, "c1", &acct).await;
+    let before = data_source(&env, &key, "c1", ds).await;
+    assert_eq!(before["sync_status"], "READY", "{before}");
+    assert!(before["files_synced_at"].is_null(), "{before}");
+
+    // every selected file refused before download: the request is settled at once
+    let (s, v) = env.sync_ids(&key, "c1", ds, &[&big, &song]).await;
+    assert_eq!(s, 200, "{v}");
+    let hooks = env
+        .wait_hooks(|h| count_type(h, "ALL_FILES_PROCESSED") == 1)
+        .await;
+    let done = hooks
+        .iter()
+        .find(|h| h["webhook_type"] == "ALL_FILES_PROCESSED")
+        .unwrap();
+    assert_eq!(done["obj"]["object_id"], "req-1", "{done}");
+    assert_eq!(env.sync.downloads_started(), 0);
+
+    // a download held up by the emulator: the source shows SYNCING until the file settles
+    env.emu
+        .core()
+        .add_fault(FaultReq {
+            route: "files/download".into(),
+            status: 200,
+            times: Some(1),
+            delay_ms: Some(1500),
+            ..FaultReq::default()
+        })
+        .unwrap();
+    let (s, v) = env
+        .post(
+            &key,
+            "c1",
+            "/integrations/files/sync",
+            json!({"data_source_id": ds, "ids": [slow], "skip_embedding_generation": true,
+                   "request_id": "req-2"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let during = data_source(&env, &key, "c1", ds).await;
+    assert_eq!(during["sync_status"], "SYNCING", "{during}");
+    env.wait_files(&key, "c1", "slow file", |x| ready(x, "slow.txt"))
+        .await;
+    let after = data_source(&env, &key, "c1", ds).await;
+    assert_eq!(after["sync_status"], "READY", "{after}");
+    assert!(after["files_synced_at"].is_string(), "{after}");
+    env.wait_hooks(|h| count_type(h, "ALL_FILES_PROCESSED") == 2)
+        .await;
+}
+
 #[tokio::test]
 async fn unknown_ids_and_bad_input_are_rejected() {
     let env = start().await;

@@ -48,6 +48,20 @@ pub struct DataSource {
     pub last_synced_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Some of the source's files are queued or being synced (derived, not stored).
+    pub files_in_flight: bool,
+}
+
+impl DataSource {
+    /// The status Carbon's API shows: the stored listing status, except that a READY source
+    /// whose files are still queued or syncing reports SYNCING until they settle.
+    pub fn reported_sync_status(&self) -> &str {
+        if self.files_in_flight && self.sync_status == data_source_status::READY {
+            data_source_status::SYNCING
+        } else {
+            &self.sync_status
+        }
+    }
 }
 
 /// Order column of `/user_data_sources`.
@@ -181,7 +195,9 @@ pub(crate) const DS_COLS: &str = "d.id, d.organization_id, d.organization_user_i
     d.last_sync_action, EXISTS (SELECT 1 FROM json_each(u.auto_sync_enabled_sources) e \
         WHERE e.value = 'ALL' OR e.value = d.data_source_type), \
     d.tags, d.data_source_metadata, d.sync_options, d.items_cursor, d.source_items_synced_at, \
-    d.files_synced_at, d.last_synced_at, d.created_at, d.updated_at";
+    d.files_synced_at, d.last_synced_at, d.created_at, d.updated_at, \
+    EXISTS (SELECT 1 FROM files f WHERE f.data_source_id = d.id AND f.sync_status IN \
+        ('DELAYED', 'QUEUED_FOR_SYNC', 'SYNCING', 'EVALUATING_RESYNC', 'RATE_LIMITED', 'QUEUED_FOR_OCR'))";
 
 pub(crate) const FROM_DS: &str =
     "data_sources d JOIN organization_users u ON u.id = d.organization_user_id";
@@ -215,6 +231,7 @@ fn ds_from_row(r: &Row<'_>) -> rusqlite::Result<DataSource> {
         last_synced_at: r.get(17)?,
         created_at: r.get(18)?,
         updated_at: r.get(19)?,
+        files_in_flight: r.get(20)?,
     })
 }
 
@@ -291,7 +308,7 @@ fn data_source_event(ds: &DataSource, extra: &[(&str, Value)]) -> Map<String, Va
         "data_source_external_id".into(),
         json!(ds.data_source_external_id),
     );
-    m.insert("sync_status".into(), json!(ds.sync_status));
+    m.insert("sync_status".into(), json!(ds.reported_sync_status()));
     for (k, v) in extra {
         m.insert((*k).to_string(), v.clone());
     }

@@ -21,6 +21,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0003_search.sql")),
         M::up(include_str!("migrations/0004_dropbox.sql")),
         M::up(include_str!("migrations/0005_dropbox_sync.sql")),
+        M::up(include_str!("migrations/0006_source_progress.sql")),
     ])
 }
 

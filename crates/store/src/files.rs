@@ -571,31 +571,73 @@ fn file_event_tx(
     Ok(())
 }
 
-/// Fires ALL_FILES_PROCESSED when no file of `f`'s request is still in flight.
+/// File statuses that are not settled yet (as an SQL list; the complement of
+/// `file_status::TERMINAL`), so "is anything still open" is an index probe.
+pub(crate) const OPEN_STATUSES_SQL: &str = "('DELAYED', 'QUEUED_FOR_SYNC', 'SYNCING', 'EVALUATING_RESYNC', 'RATE_LIMITED', 'QUEUED_FOR_OCR')";
+
+/// After `f` settled: fires ALL_FILES_PROCESSED when no file of its request is still in flight,
+/// and stamps its data source's `files_synced_at` when none of the source's files is.
 fn all_processed_tx(tx: &Transaction<'_>, store: &Store, f: &FileRecord) -> Result<(), StoreError> {
-    let Some(req) = &f.request_id else {
-        return Ok(());
-    };
-    let terminal = Value::from(file_status::TERMINAL.to_vec()).to_string();
-    let open: i64 = tx.query_row(
-        "SELECT COUNT(*) FROM files WHERE organization_user_id = ?1 AND request_id = ?2 \
-         AND sync_status NOT IN (SELECT value FROM json_each(?3))",
-        params![f.organization_user_id, req, terminal],
-        |r| r.get(0),
-    )?;
-    if open == 0 {
-        enqueue_tx(
+    if let Some(req) = &f.request_id {
+        request_settled_tx(
             tx,
             store,
             f.organization_id,
-            Some(&f.organization_supplied_user_id),
+            f.organization_user_id,
+            &f.organization_supplied_user_id,
+            req,
+        )?;
+    }
+    if let Some(ds) = f.data_source_id {
+        let open: bool = tx.query_row(
+            &format!(
+                "SELECT EXISTS (SELECT 1 FROM files WHERE data_source_id = ?1 \
+                 AND sync_status IN {OPEN_STATUSES_SQL})"
+            ),
+            [ds],
+            |r| r.get(0),
+        )?;
+        if !open {
+            tx.execute(
+                "UPDATE data_sources SET files_synced_at = ?2 WHERE id = ?1",
+                params![ds, now_unix()],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Fires ALL_FILES_PROCESSED for `request_id` when none of its files is still in flight;
+/// returns whether it fired.
+pub(crate) fn request_settled_tx(
+    tx: &Transaction<'_>,
+    store: &Store,
+    organization_id: i64,
+    customer_pk: i64,
+    customer_id: &str,
+    request_id: &str,
+) -> Result<bool, StoreError> {
+    let open: bool = tx.query_row(
+        &format!(
+            "SELECT EXISTS (SELECT 1 FROM files WHERE organization_user_id = ?1 AND request_id = ?2 \
+             AND sync_status IN {OPEN_STATUSES_SQL})"
+        ),
+        params![customer_pk, request_id],
+        |r| r.get(0),
+    )?;
+    if !open {
+        enqueue_tx(
+            tx,
+            store,
+            organization_id,
+            Some(customer_id),
             webhook_types::ALL_FILES_PROCESSED,
             object_types::UPLOAD_REQUEST_ID,
-            &Value::String(req.clone()),
+            &Value::String(request_id.to_string()),
             None,
         )?;
     }
-    Ok(())
+    Ok(!open)
 }
 
 fn delete_chunks_tx(

@@ -165,6 +165,7 @@ pub(crate) struct DataSourceResponse {
 
 impl From<DataSource> for DataSourceResponse {
     fn from(d: DataSource) -> Self {
+        let status = d.reported_sync_status().to_string();
         let mut meta = d.data_source_metadata;
         meta.insert("sync_error_message".into(), json!(d.sync_error_message));
         DataSourceResponse {
@@ -173,7 +174,7 @@ impl From<DataSource> for DataSourceResponse {
             data_source_external_id: Some(d.data_source_external_id),
             data_source_type: d.data_source_type,
             token: None,
-            sync_status: d.sync_status,
+            sync_status: status,
             source_items_synced_at: d.source_items_synced_at.map(rfc3339),
             organization_user_id: d.organization_user_id,
             organization_id: d.organization_id,

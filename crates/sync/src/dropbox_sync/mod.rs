@@ -327,6 +327,10 @@ impl DropboxSync {
         if !selections.is_empty() {
             dbx.db(move |s| s.enqueue_dropbox_reconcile(data_source_id, Some(&selections)))
                 .await?;
+        } else if let Some(req) = settings.request_id.clone() {
+            let ids = out.file_ids.clone();
+            dbx.db(move |s| s.settle_refused_selection(data_source_id, &req, &ids))
+                .await?;
         }
         self.wake();
         Ok(out)

@@ -354,6 +354,19 @@ fn job_lease_secs() -> anyhow::Result<Option<u64>> {
         .transpose()
 }
 
+/// A positive integer from the environment variable `name`, if set.
+fn positive_env(name: &str) -> anyhow::Result<Option<usize>> {
+    env_var(name)
+        .map(|v| {
+            v.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .with_context(|| format!("{name} must be a positive integer"))
+        })
+        .transpose()
+}
+
 /// The Dropbox connector from `CARBIDE_DROPBOX_*` (hosts, CA certificate, server-wide app).
 fn dropbox_connector(
     cfg: &Config,
@@ -414,7 +427,8 @@ fn build_registry(cfg: &Config) -> anyhow::Result<carbide_sync::EmbeddingRegistr
                 model: env_var("CARBIDE_OPENAI_MODEL"),
                 dims,
             },
-            threads: carbide_embed::default_threads(),
+            threads: positive_env("CARBIDE_EMBED_THREADS")?
+                .unwrap_or_else(carbide_embed::default_threads),
         },
     ))
 }
@@ -458,6 +472,14 @@ fn file_worker_config() -> anyhow::Result<carbide_sync::FileWorkerConfig> {
     if let Some(secs) = job_lease_secs()? {
         c.lease = Duration::from_secs(secs);
     }
+    // Several files in flight keep the embedder's shared micro-batches full when files are
+    // small (each file's extraction runs in its own sandboxed process meanwhile).
+    c.concurrency = positive_env("CARBIDE_FILE_WORKERS")?.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get() * 2)
+            .unwrap_or(2)
+            .max(4)
+    });
     if let Some(mb) = env_var("CARBIDE_MAX_FILE_MB")
         && let Ok(mb) = mb.trim().parse::<u64>()
     {

@@ -1,7 +1,7 @@
 //! In-memory BM25 keyword index: one entry per (organization, customer) holding an inverted
 //! index over the customer's chunk texts, built lazily from SQLite and kept current from
-//! `index_generations` + `chunk_log` exactly like [`crate::vector_cache`], with an LRU bound on
-//! total memory.
+//! `index_generations` + `chunk_log` by [`crate::derived_cache`] (like the vector cache), with an
+//! LRU bound on total memory.
 //!
 //! Why: FTS5's `bm25()` is computed row by row inside SQLite for every matching chunk, so a
 //! claim-like query over 100k chunks (tens of thousands of matches) took ~100 ms. Here scoring
@@ -18,25 +18,19 @@
 //! rows are dead.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use carbide_core::search_text::{Analyzer, index_text};
-use parking_lot::{Mutex, RwLock};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::StoreError;
+use crate::derived_cache::{Derived, DerivedCache};
 use crate::search::KeywordHit;
-use crate::vector_cache::{FileSet, current_generation};
+use crate::vector_cache::FileSet;
 
 /// BM25 term-frequency saturation (FTS5's and Lucene's default).
 const K1: f32 = 1.2;
 /// BM25 length normalisation (FTS5's and Lucene's default).
 const B: f32 = 0.75;
-/// Backlog size above which an entry is rebuilt instead of patched.
-const RELOAD_AFTER_DELTAS: i64 = 50_000;
-
-type Key = (i64, i64);
 
 #[derive(Clone, Copy)]
 struct Posting {
@@ -46,8 +40,6 @@ struct Posting {
 
 /// One customer's inverted index.
 struct Entry {
-    generation: i64,
-    last_seq: i64,
     term_ids: HashMap<Box<str>, u32>,
     /// Live rows containing each term.
     df: Vec<u32>,
@@ -62,14 +54,11 @@ struct Entry {
     by_chunk: HashMap<i64, u32>,
     live: usize,
     total_len: u64,
-    last_used: AtomicU64,
 }
 
 impl Entry {
     fn empty() -> Entry {
         Entry {
-            generation: i64::MIN,
-            last_seq: 0,
             term_ids: HashMap::new(),
             df: Vec::new(),
             postings: Vec::new(),
@@ -81,7 +70,6 @@ impl Entry {
             by_chunk: HashMap::new(),
             live: 0,
             total_len: 0,
-            last_used: AtomicU64::new(0),
         }
     }
 
@@ -305,33 +293,44 @@ pub(crate) fn query_terms(words: &[String]) -> Vec<String> {
     out
 }
 
-/// The process-wide keyword index of one [`crate::Store`].
+impl Derived for Entry {
+    fn empty() -> Entry {
+        Entry::empty()
+    }
+
+    fn bytes(&self) -> usize {
+        Entry::bytes(self)
+    }
+
+    fn remove_chunk(&mut self, chunk_id: i64) {
+        Entry::remove_chunk(self, chunk_id);
+    }
+
+    fn needs_compaction(&self) -> bool {
+        self.dead() > 0 && self.dead() * 4 > self.rows()
+    }
+
+    fn compact(&mut self) {
+        Entry::compact(self);
+    }
+}
+
+/// The process-wide keyword index of one [`crate::Store`]: one entry per (organization,
+/// customer).
 pub(crate) struct KeywordCache {
-    entries: Mutex<HashMap<Key, Arc<RwLock<Entry>>>>,
-    clock: AtomicU64,
-    budget_bytes: usize,
+    cache: DerivedCache<(i64, i64), Entry>,
 }
 
 impl KeywordCache {
     pub(crate) fn new(budget_bytes: usize) -> KeywordCache {
         KeywordCache {
-            entries: Mutex::new(HashMap::new()),
-            clock: AtomicU64::new(1),
-            budget_bytes,
+            cache: DerivedCache::new(budget_bytes),
         }
     }
 
     /// Bytes held by all entries.
     pub(crate) fn bytes(&self) -> usize {
-        let map = self.entries.lock();
-        map.values().map(|e| e.read().bytes()).sum()
-    }
-
-    fn entry(&self, key: &Key) -> Arc<RwLock<Entry>> {
-        let mut map = self.entries.lock();
-        map.entry(*key)
-            .or_insert_with(|| Arc::new(RwLock::new(Entry::empty())))
-            .clone()
+        self.cache.bytes()
     }
 
     /// Brings the customer's entry up to date with the database and returns the best `n`
@@ -345,130 +344,49 @@ impl KeywordCache {
         files: &FileSet,
         n: usize,
     ) -> Result<Vec<KeywordHit>, StoreError> {
-        let key = (org, user);
-        let entry = self.entry(&key);
-        self.refresh(conn, &entry, org, user)?;
-        let tick = self.clock.fetch_add(1, Ordering::Relaxed);
-        let out = {
-            let e = entry.read();
-            e.last_used.store(tick, Ordering::Relaxed);
-            e.search(terms, files, n)
-        };
-        self.evict(&key);
-        Ok(out)
-    }
-
-    fn refresh(
-        &self,
-        conn: &Connection,
-        entry: &RwLock<Entry>,
-        org: i64,
-        user: i64,
-    ) -> Result<(), StoreError> {
-        let current = current_generation(conn, user)?;
-        if entry.read().generation == current {
-            return Ok(());
-        }
-        let mut e = entry.write();
-        if e.generation == current {
-            return Ok(());
-        }
-        // One snapshot for generation, backlog and texts.
-        let tx = conn.unchecked_transaction()?;
-        let generation = current_generation(&tx, user)?;
-        let max_seq: i64 = tx.query_row(
-            "SELECT COALESCE(MAX(seq), 0) FROM chunk_log WHERE organization_user_id = ?1",
-            [user],
-            |r| r.get(0),
-        )?;
         let mut analyzer = Analyzer::new();
-        let fresh = e.generation == i64::MIN || max_seq - e.last_seq > RELOAD_AFTER_DELTAS;
-        if fresh {
-            let started = std::time::Instant::now();
-            let mut new = Entry::empty();
-            let mut stmt = tx.prepare_cached(
-                "SELECT id, file_id, text FROM chunks
-                 WHERE organization_user_id = ?1 AND organization_id = ?2 ORDER BY id",
-            )?;
-            let mut rows = stmt.query(params![user, org])?;
-            while let Some(r) = rows.next()? {
-                let text = r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
-                new.push(r.get(0)?, r.get(1)?, text, &mut analyzer);
-            }
-            new.generation = generation;
-            new.last_seq = max_seq;
-            new.last_used = AtomicU64::new(e.last_used.load(Ordering::Relaxed));
-            tracing::info!(
-                customer = user,
-                chunks = new.live,
-                terms = new.term_ids.len(),
-                bytes = new.bytes(),
-                ms = started.elapsed().as_millis() as u64,
-                "keyword index built"
-            );
-            *e = new;
-        } else {
-            let mut stmt = tx.prepare_cached(
-                "SELECT chunk_id, op FROM chunk_log
-                 WHERE organization_user_id = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq",
-            )?;
-            let deltas: Vec<(i64, String)> = stmt
-                .query_map(params![user, e.last_seq, max_seq], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?
-                .collect::<Result<_, _>>()?;
-            let mut text_of = tx.prepare_cached(
-                "SELECT file_id, text FROM chunks
-                 WHERE id = ?1 AND organization_user_id = ?2 AND organization_id = ?3",
-            )?;
-            for (chunk_id, op) in deltas {
-                e.remove_chunk(chunk_id);
-                if op == "add" {
-                    let row: Option<(i64, String)> = text_of
-                        .query_row(params![chunk_id, user, org], |r| Ok((r.get(0)?, r.get(1)?)))
-                        .optional()?;
-                    if let Some((file_id, text)) = row {
-                        e.push(chunk_id, file_id, &text, &mut analyzer);
-                    }
+        self.cache.with_current(
+            conn,
+            &(org, user),
+            user,
+            |tx| {
+                let started = std::time::Instant::now();
+                let mut a = Analyzer::new();
+                let mut new = Entry::empty();
+                let mut stmt = tx.prepare_cached(
+                    "SELECT id, file_id, text FROM chunks
+                     WHERE organization_user_id = ?1 AND organization_id = ?2 ORDER BY id",
+                )?;
+                let mut rows = stmt.query(params![user, org])?;
+                while let Some(r) = rows.next()? {
+                    let text = r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
+                    new.push(r.get(0)?, r.get(1)?, text, &mut a);
                 }
-            }
-            e.generation = generation;
-            e.last_seq = max_seq;
-            if e.dead() > 0 && e.dead() * 4 > e.rows() {
-                e.compact();
-            }
-        }
-        tx.finish()?;
-        Ok(())
-    }
-
-    /// Drops least-recently used entries (never `keep`) until under budget.
-    fn evict(&self, keep: &Key) {
-        let mut map = self.entries.lock();
-        loop {
-            let total: usize = map
-                .values()
-                .map(|e| e.try_read().map(|g| g.bytes()).unwrap_or(0))
-                .sum();
-            if total <= self.budget_bytes || map.len() <= 1 {
-                return;
-            }
-            let victim = map
-                .iter()
-                .filter(|(k, _)| *k != keep)
-                .filter_map(|(k, e)| {
-                    e.try_read()
-                        .map(|g| (*k, g.last_used.load(Ordering::Relaxed)))
-                })
-                .min_by_key(|(_, t)| *t)
-                .map(|(k, _)| k);
-            match victim {
-                Some(k) => {
-                    map.remove(&k);
+                tracing::info!(
+                    customer = user,
+                    chunks = new.live,
+                    terms = new.term_ids.len(),
+                    bytes = new.bytes(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "keyword index built"
+                );
+                Ok(new)
+            },
+            |tx, e, chunk_id| {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT file_id, text FROM chunks
+                     WHERE id = ?1 AND organization_user_id = ?2 AND organization_id = ?3",
+                )?;
+                let row: Option<(i64, String)> = stmt
+                    .query_row(params![chunk_id, user, org], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                if let Some((file_id, text)) = row {
+                    e.push(chunk_id, file_id, &text, &mut analyzer);
                 }
-                None => return,
-            }
-        }
+                Ok(())
+            },
+            |e| e.search(terms, files, n),
+        )
     }
 }
 

@@ -8,6 +8,7 @@
 mod blobs;
 mod data_sources;
 mod db;
+mod derived_cache;
 mod dropbox_sync;
 mod error;
 mod files;

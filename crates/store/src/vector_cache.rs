@@ -1,12 +1,7 @@
 //! In-memory exact vector index: one entry per (organization, customer, model) holding every
 //! chunk vector of that customer contiguously, loaded lazily from SQLite and kept current from
-//! `index_generations` + `chunk_log` deltas, with an LRU bound on total memory.
-//!
-//! Consistency across processes: before every search the entry's generation is compared with
-//! `index_generations` (one indexed lookup); when it moved, the `chunk_log` rows after the
-//! entry's last sequence number are applied (or the entry is reloaded when the backlog is large).
-//! Generation, log and vectors are read in one read transaction, so a delta and its vectors come
-//! from the same snapshot.
+//! `index_generations` + `chunk_log` deltas by [`crate::derived_cache`], with an LRU bound on
+//! total memory.
 //!
 //! Two precisions, chosen per cache: `F32` scans the f32 rows; `Int8` scans per-row
 //! symmetric-quantised rows (4× less memory traffic) and rescores the best candidates with the
@@ -14,13 +9,11 @@
 //! rows are dead.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use parking_lot::{Mutex, RwLock};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::StoreError;
+use crate::derived_cache::{Derived, DerivedCache};
 
 /// Scan precision of the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,12 +87,8 @@ pub struct VectorScan {
 
 type Key = (i64, i64, String);
 
-/// Backlog size above which an entry is reloaded instead of patched.
-const RELOAD_AFTER_DELTAS: i64 = 50_000;
-
 struct Entry {
-    generation: i64,
-    last_seq: i64,
+    precision: VectorPrecision,
     dims: usize,
     chunk_ids: Vec<i64>,
     /// `-1` marks a deleted row.
@@ -110,14 +99,12 @@ struct Entry {
     by_chunk: HashMap<i64, Vec<u32>>,
     dead: usize,
     multi_window: bool,
-    last_used: AtomicU64,
 }
 
 impl Entry {
-    fn empty() -> Entry {
+    fn empty(precision: VectorPrecision) -> Entry {
         Entry {
-            generation: i64::MIN,
-            last_seq: 0,
+            precision,
             dims: 0,
             chunk_ids: Vec::new(),
             file_ids: Vec::new(),
@@ -127,7 +114,6 @@ impl Entry {
             by_chunk: HashMap::new(),
             dead: 0,
             multi_window: false,
-            last_used: AtomicU64::new(0),
         }
     }
 
@@ -147,7 +133,7 @@ impl Entry {
             + self.by_chunk.len() * 48
     }
 
-    fn push(&mut self, chunk_id: i64, file_id: i64, v: &[f32], precision: VectorPrecision) {
+    fn push(&mut self, chunk_id: i64, file_id: i64, v: &[f32]) {
         if self.dims == 0 {
             self.dims = v.len();
         }
@@ -169,7 +155,7 @@ impl Entry {
         self.chunk_ids.push(chunk_id);
         self.file_ids.push(file_id);
         self.data.extend_from_slice(v);
-        if precision == VectorPrecision::Int8 {
+        if self.precision == VectorPrecision::Int8 {
             let max = v.iter().fold(0f32, |m, x| m.max(x.abs()));
             let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
             self.q.extend(
@@ -192,18 +178,38 @@ impl Entry {
         }
     }
 
-    fn compact(&mut self, precision: VectorPrecision) {
-        let old = std::mem::replace(self, Entry::empty());
-        self.generation = old.generation;
-        self.last_seq = old.last_seq;
+    fn compact(&mut self) {
+        let old = std::mem::replace(self, Entry::empty(self.precision));
         self.dims = old.dims;
-        self.last_used = old.last_used;
         for r in 0..old.chunk_ids.len() {
             if old.file_ids[r] >= 0 {
                 let v = &old.data[r * old.dims..(r + 1) * old.dims];
-                self.push(old.chunk_ids[r], old.file_ids[r], v, precision);
+                self.push(old.chunk_ids[r], old.file_ids[r], v);
             }
         }
+    }
+}
+
+impl Derived for Entry {
+    fn empty() -> Entry {
+        // replaced by the first build, which knows the cache's precision
+        Entry::empty(VectorPrecision::F32)
+    }
+
+    fn bytes(&self) -> usize {
+        Entry::bytes(self)
+    }
+
+    fn remove_chunk(&mut self, chunk_id: i64) {
+        Entry::remove_chunk(self, chunk_id);
+    }
+
+    fn needs_compaction(&self) -> bool {
+        self.dead > 0 && self.dead * 4 > self.rows()
+    }
+
+    fn compact(&mut self) {
+        Entry::compact(self);
     }
 }
 
@@ -312,18 +318,14 @@ fn top_n(scored: &mut Vec<(f32, u32)>, n: usize) {
 
 /// The process-wide vector cache of one [`crate::Store`].
 pub(crate) struct VectorCache {
-    entries: Mutex<HashMap<Key, Arc<RwLock<Entry>>>>,
-    clock: AtomicU64,
-    budget_bytes: usize,
+    cache: DerivedCache<Key, Entry>,
     precision: VectorPrecision,
 }
 
 impl VectorCache {
     pub(crate) fn new(budget_bytes: usize, precision: VectorPrecision) -> VectorCache {
         VectorCache {
-            entries: Mutex::new(HashMap::new()),
-            clock: AtomicU64::new(1),
-            budget_bytes,
+            cache: DerivedCache::new(budget_bytes),
             precision,
         }
     }
@@ -334,15 +336,7 @@ impl VectorCache {
 
     /// Bytes held by all entries.
     pub(crate) fn bytes(&self) -> usize {
-        let map = self.entries.lock();
-        map.values().map(|e| e.read().bytes()).sum()
-    }
-
-    fn entry(&self, key: &Key) -> Arc<RwLock<Entry>> {
-        let mut map = self.entries.lock();
-        map.entry(key.clone())
-            .or_insert_with(|| Arc::new(RwLock::new(Entry::empty())))
-            .clone()
+        self.cache.bytes()
     }
 
     /// Brings the entry up to date with the database and scans it.
@@ -358,74 +352,18 @@ impl VectorCache {
         n: usize,
     ) -> Result<VectorScan, StoreError> {
         let key = (org, user, model.to_string());
-        let entry = self.entry(&key);
-        self.refresh(conn, &entry, org, user, model)?;
-        let tick = self.clock.fetch_add(1, Ordering::Relaxed);
-        let out = {
-            let e = entry.read();
-            e.last_used.store(tick, Ordering::Relaxed);
-            self.scan(&e, query, files, n)
-        };
-        self.evict(&key);
-        Ok(out)
-    }
-
-    fn refresh(
-        &self,
-        conn: &Connection,
-        entry: &RwLock<Entry>,
-        org: i64,
-        user: i64,
-        model: &str,
-    ) -> Result<(), StoreError> {
-        let current = current_generation(conn, user)?;
-        if entry.read().generation == current {
-            return Ok(());
-        }
-        let mut e = entry.write();
-        if e.generation == current {
-            return Ok(());
-        }
-        // One snapshot for generation, backlog and vectors.
-        let tx = conn.unchecked_transaction()?;
-        let generation = current_generation(&tx, user)?;
-        let max_seq: i64 = tx.query_row(
-            "SELECT COALESCE(MAX(seq), 0) FROM chunk_log WHERE organization_user_id = ?1",
-            [user],
-            |r| r.get(0),
-        )?;
-        let fresh = e.generation == i64::MIN || max_seq - e.last_seq > RELOAD_AFTER_DELTAS;
-        if fresh {
-            let mut new = Entry::empty();
-            load_all(&tx, &mut new, org, user, model, self.precision)?;
-            new.generation = generation;
-            new.last_seq = max_seq;
-            new.last_used = AtomicU64::new(e.last_used.load(Ordering::Relaxed));
-            *e = new;
-        } else {
-            let mut stmt = tx.prepare_cached(
-                "SELECT chunk_id, op FROM chunk_log
-                 WHERE organization_user_id = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq",
-            )?;
-            let deltas: Vec<(i64, String)> = stmt
-                .query_map(params![user, e.last_seq, max_seq], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?
-                .collect::<Result<_, _>>()?;
-            for (chunk_id, op) in deltas {
-                e.remove_chunk(chunk_id);
-                if op == "add" {
-                    load_chunk(&tx, &mut e, org, user, model, chunk_id, self.precision)?;
-                }
-            }
-            e.generation = generation;
-            e.last_seq = max_seq;
-            if e.dead * 4 > e.rows() && e.dead > 0 {
-                e.compact(self.precision);
-            }
-        }
-        tx.finish()?;
-        Ok(())
+        self.cache.with_current(
+            conn,
+            &key,
+            user,
+            |tx| {
+                let mut e = Entry::empty(self.precision);
+                load_all(tx, &mut e, org, user, model)?;
+                Ok(e)
+            },
+            |tx, e, chunk_id| load_chunk(tx, e, org, user, model, chunk_id),
+            |e| self.scan(e, query, files, n),
+        )
     }
 
     fn scan(&self, e: &Entry, query: &[f32], files: &FileSet, n: usize) -> VectorScan {
@@ -497,46 +435,6 @@ impl VectorCache {
         }
         out
     }
-
-    /// Drops least-recently used entries (never `keep`) until under budget.
-    fn evict(&self, keep: &Key) {
-        let mut map = self.entries.lock();
-        loop {
-            let total: usize = map
-                .values()
-                .map(|e| e.try_read().map(|g| g.bytes()).unwrap_or(0))
-                .sum();
-            if total <= self.budget_bytes || map.len() <= 1 {
-                return;
-            }
-            let victim = map
-                .iter()
-                .filter(|(k, _)| *k != keep)
-                .filter_map(|(k, e)| {
-                    e.try_read()
-                        .map(|g| (k.clone(), g.last_used.load(Ordering::Relaxed)))
-                })
-                .min_by_key(|(_, t)| *t)
-                .map(|(k, _)| k);
-            match victim {
-                Some(k) => {
-                    map.remove(&k);
-                }
-                None => return,
-            }
-        }
-    }
-}
-
-pub(crate) fn current_generation(conn: &Connection, user: i64) -> Result<i64, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT generation FROM index_generations WHERE organization_user_id = ?1",
-            [user],
-            |r| r.get::<_, i64>(0),
-        )
-        .optional()?
-        .unwrap_or(0))
 }
 
 fn load_all(
@@ -545,7 +443,6 @@ fn load_all(
     org: i64,
     user: i64,
     model: &str,
-    precision: VectorPrecision,
 ) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, file_id, vector FROM chunks
@@ -556,7 +453,7 @@ fn load_all(
     while let Some(r) = rows.next()? {
         let blob = r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
         if let Some(v) = decode_vector(blob) {
-            e.push(r.get(0)?, r.get(1)?, &v, precision);
+            e.push(r.get(0)?, r.get(1)?, &v);
         }
     }
     let mut stmt = conn.prepare_cached(
@@ -568,7 +465,7 @@ fn load_all(
     while let Some(r) = rows.next()? {
         let blob = r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
         if let Some(v) = decode_vector(blob) {
-            e.push(r.get(0)?, r.get(1)?, &v, precision);
+            e.push(r.get(0)?, r.get(1)?, &v);
         }
     }
     Ok(())
@@ -581,7 +478,6 @@ fn load_chunk(
     user: i64,
     model: &str,
     chunk_id: i64,
-    precision: VectorPrecision,
 ) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT file_id, vector FROM chunks
@@ -597,7 +493,7 @@ fn load_chunk(
         return Ok(());
     };
     if let Some(v) = blob.as_deref().and_then(decode_vector) {
-        e.push(chunk_id, file_id, &v, precision);
+        e.push(chunk_id, file_id, &v);
     }
     let mut stmt = conn
         .prepare_cached("SELECT vector FROM chunk_vectors WHERE chunk_id = ?1 ORDER BY window")?;
@@ -606,7 +502,7 @@ fn load_chunk(
         .collect::<Result<_, _>>()?;
     for b in blobs {
         if let Some(v) = decode_vector(&b) {
-            e.push(chunk_id, file_id, &v, precision);
+            e.push(chunk_id, file_id, &v);
         }
     }
     Ok(())
@@ -640,14 +536,14 @@ mod tests {
 
     #[test]
     fn tombstones_and_compaction() {
-        let mut e = Entry::empty();
+        let mut e = Entry::empty(VectorPrecision::Int8);
         for i in 0..8 {
-            e.push(i, 100 + i, &[i as f32, 1.0], VectorPrecision::Int8);
+            e.push(i, 100 + i, &[i as f32, 1.0]);
         }
         e.remove_chunk(3);
         e.remove_chunk(3);
         assert_eq!(e.live(), 7);
-        e.compact(VectorPrecision::Int8);
+        e.compact();
         assert_eq!(e.rows(), 7);
         assert!(!e.by_chunk.contains_key(&3));
         assert_eq!(e.q.len(), 14);

@@ -10,6 +10,12 @@ pub trait TokenCounter {
     /// Byte spans `(start, end)` of every token of `text`, in order, without truncation and
     /// without special tokens such as `[CLS]`.
     fn token_spans(&self, text: &str) -> Vec<(usize, usize)>;
+
+    /// Number of tokens of `text` (what `token_spans(text).len()` returns; implementations
+    /// may count without building the spans).
+    fn count_tokens(&self, text: &str) -> usize {
+        self.token_spans(text).len()
+    }
 }
 
 /// How to cut a document into chunks.

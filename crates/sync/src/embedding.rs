@@ -159,6 +159,13 @@ impl TokenCounter for WordPieces<'_> {
             Err(_) => EstimatedTokens.token_spans(text),
         }
     }
+
+    fn count_tokens(&self, text: &str) -> usize {
+        match self.0.count_tokens(text) {
+            Ok(n) => n,
+            Err(_) => EstimatedTokens.token_spans(text).len(),
+        }
+    }
 }
 
 /// Token estimate when no tokenizer is at hand: words and punctuation marks split further

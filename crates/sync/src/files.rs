@@ -336,7 +336,7 @@ pub fn process_file(
         split_rows: opts.split_rows,
     };
     let chunks = chunk_document(&doc, &chunk_opts, counter.as_ref());
-    let num_tokens = counter.token_spans(&text).len() as i64;
+    let num_tokens = counter.count_tokens(&text) as i64;
 
     let mut new_chunks: Vec<NewChunk> = chunks.iter().map(chunk_record).collect();
     let vector_model_id = match (want_vectors, provider) {

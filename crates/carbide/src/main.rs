@@ -71,7 +71,24 @@ hex signing key, returned once; deliveries carry Carbon-Signature (t=..,v1=HMAC-
 \"<t>.<body>\") and Carbon-Signature-Compact (t=..,v2=HMAC-SHA256 over the compact body), keyed \
 with the hex-decoded signing key";
 
+/// Caps glibc's malloc arenas at two (unless `MALLOC_ARENA_MAX` is set). With one arena per
+/// thread (tokio's blocking pool, the embedding pool), memory freed after a large document stays
+/// in the arena of whichever thread used it: a 10,000-file sync measured 461 MB peak RSS with
+/// the default and 292 MB with two arenas, and ran faster (39.6 vs 48.4 files/s,
+/// `scripts/bench/dropbox-initial-sync --files 10000 --skip-embeddings`).
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only adjusts allocator parameters; called first thing in main,
+        // before any other thread exists.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     let cfg = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,

@@ -310,3 +310,31 @@ def test_unsupported_service_and_bad_state(dropbox_env: DropboxEnv):
     assert "start the connection again" in r.text
     r = requests.get(f"{env.base_url}/integrations/dropbox?code=x&state=bogus&format=json", timeout=30)
     assert r.status_code == 400 and isinstance(r.json()["detail"], str)
+
+
+def test_connect_data_source_with_own_tokens(dropbox_env: DropboxEnv):
+    """`integrations.connect_data_source`: tokens from the organization's own OAuth flow."""
+    env = dropbox_env
+    cid = f"compat-dbx-ext-{uuid.uuid4().hex[:8]}"
+    cc = customer_client(env.base_url, env.api_key, cid)
+    acct = env.account(f"{cid}@example.com")
+    env.put(acct["account_id"], "/Ext/a.txt", b"external")
+    grant = env.admin("tokens", {"app_key": APP_KEY, "account_id": acct["account_id"], "offline": True})
+    resp = cc.integrations.connect_data_source(
+        authentication={"source": "DROPBOX", "access_token": grant["access_token"],
+                        "refresh_token": grant["refresh_token"]},
+        sync_options={"data_source_tags": {"via": "connect"}},
+        validate=True,
+    )
+    ds = resp.data_source
+    assert ds.data_source_type == "DROPBOX"
+    assert ds.data_source_external_id == acct["account_id"]
+    assert ds.tags.get("via") == "connect"
+    assert resp.sync_url is None
+    _wait_listed(cc, ds.id)
+    names = [i.name for i in cc.integrations.list_data_source_items(data_source_id=ds.id, validate=True).items]
+    assert "Ext" in names, names
+    expect_api_error(
+        lambda: cc.integrations.connect_data_source(
+            authentication={"source": "DROPBOX", "access_token": "sl.invalid"}),
+        [400], "rejected token")

@@ -1249,3 +1249,132 @@ async fn item_listing_can_be_cancelled() {
     assert_eq!(ds["sync_status"], "READY");
     assert!(!env.dropbox.item_listing_running(id));
 }
+
+#[tokio::test]
+async fn connect_with_externally_obtained_tokens() {
+    let env = start().await;
+    let (_, key) = env.org_with_hook("acme").await;
+    let acct = env.account("ext@example.com", None);
+    let account_id = acct["account_id"].as_str().unwrap().to_string();
+    env.put(&account_id, "/Notes/hello.txt", b"external tokens work");
+    // the organization ran its own OAuth flow with the server's Dropbox app
+    let grant = env
+        .emu
+        .core()
+        .issue_token(dropbox_emulator::TokenReq {
+            app_key: SRV_KEY.into(),
+            account_id: account_id.clone(),
+            offline: true,
+            expires_in: None,
+            scope: None,
+        })
+        .unwrap();
+    let access = grant["access_token"].as_str().unwrap().to_string();
+    let refresh = grant["refresh_token"].as_str().unwrap().to_string();
+
+    let (s, v) = env
+        .post(
+            &key,
+            "c1",
+            "/integrations/connect",
+            json!({"authentication": {"source": "DROPBOX", "access_token": access,
+                                      "refresh_token": refresh},
+                   "sync_options": {"chunk_size": 300, "data_source_tags": {"team": "x"}}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_schema("ConnectDataSourceResponse", &v);
+    assert!(v["sync_url"].is_null());
+    let ds = &v["data_source"];
+    assert_eq!(ds["data_source_type"], "DROPBOX");
+    assert_eq!(ds["data_source_external_id"], account_id.as_str());
+    assert_eq!(ds["tags"]["team"], "x");
+    let id = ds["id"].as_i64().unwrap();
+    env.wait_hooks(|h| count_type(h, "ADD") == 1).await;
+    // the stored tokens work: the account is listed
+    let listed = env.wait_listed(&key, "c1", id).await;
+    assert_eq!(listed["sync_status"], "READY", "{listed}");
+    let items = env.items(&key, "c1", json!({"data_source_id": id})).await;
+    assert!(names(&items).contains(&"Notes".to_string()), "{items}");
+    // the same account again reconnects the same data source
+    let grant = env
+        .emu
+        .core()
+        .issue_token(dropbox_emulator::TokenReq {
+            app_key: SRV_KEY.into(),
+            account_id: account_id.clone(),
+            offline: false,
+            expires_in: None,
+            scope: None,
+        })
+        .unwrap();
+    let (s, v) = env
+        .post(
+            &key,
+            "c1",
+            "/integrations/connect",
+            json!({"authentication": {"source": "DROPBOX",
+                                      "access_token": grant["access_token"]}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data_source"]["id"], id);
+
+    // bad input: a rejected token, another source, missing fields
+    let (s, v) = env
+        .post(
+            &key,
+            "c1",
+            "/integrations/connect",
+            json!({"authentication": {"source": "DROPBOX", "access_token": "not-a-token"}}),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("rejected the access token"),
+        "{v}"
+    );
+    let (s, _) = env
+        .post(
+            &key,
+            "c1",
+            "/integrations/connect",
+            json!({"authentication": {"source": "BOX", "access_token": "t"}}),
+        )
+        .await;
+    assert_eq!(s, 400);
+    let (s, v) = env
+        .post(
+            &key,
+            "c1",
+            "/integrations/connect",
+            json!({"authentication": {"source": "DROPBOX"}}),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(
+        v["detail"][0]["loc"],
+        json!(["body", "authentication", "access_token"])
+    );
+    let (s, v) = env
+        .post(
+            &key,
+            "c1",
+            "/integrations/connect",
+            json!({"authentication": {"source": "DROPBOX", "access_token": "t"},
+                   "sync_options": {"chunk_size": -1}}),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(
+        v["detail"][0]["loc"],
+        json!(["body", "sync_options", "chunk_size"])
+    );
+    let (s, _) = env
+        .post(&key, "c1", "/integrations/connect", json!({}))
+        .await;
+    assert_eq!(s, 422);
+}

@@ -56,6 +56,7 @@ async fn health_metrics_openapi() {
         ("/files/parsed/{file_id}", "get"),
         ("/files/raw/{file_id}", "get"),
         ("/health", "get"),
+        ("/integrations/connect", "post"),
         ("/integrations/dropbox", "get"),
         ("/integrations/dropbox/webhook", "get"),
         ("/integrations/dropbox/webhook", "post"),

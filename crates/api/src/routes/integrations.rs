@@ -92,6 +92,14 @@ fn dropbox_error(e: DropboxError) -> ApiError {
 pub(crate) struct OAuthUrlRequest {
     /// `OauthBasedConnectors`; only `DROPBOX` is served.
     service: String,
+    #[serde(flatten)]
+    options: ConnectOptions,
+}
+
+/// The connection options shared by `OAuthURLRequest` and `/integrations/connect`'s
+/// `SyncOptions` (the OAuth-only fields are ignored there).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub(crate) struct ConnectOptions {
     #[schema(value_type = Option<Object>)]
     tags: Option<Value>,
     scope: Option<String>,
@@ -128,6 +136,30 @@ pub(crate) struct OAuthUrlRequest {
     servicenow_credentials: Option<Value>,
     #[schema(value_type = Option<Object>)]
     data_source_tags: Option<Map<String, Value>>,
+}
+
+/// `OAuthAuthentication` (the Dropbox form of `/integrations/connect`'s `authentication`).
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct ConnectAuthentication {
+    /// `SimpleOAuthDataSources`; only `DROPBOX` is served.
+    source: Option<String>,
+    access_token: Option<String>,
+    refresh_token: Option<String>,
+}
+
+/// `ConnectDataSourceInput`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct ConnectDataSourceInput {
+    authentication: ConnectAuthentication,
+    sync_options: Option<ConnectOptions>,
+}
+
+/// `ConnectDataSourceResponse`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ConnectDataSourceResponse {
+    data_source: DataSourceResponse,
+    /// Carbon's file-picker link; carbide's picker is the Connect page, so always `null`.
+    sync_url: Option<String>,
 }
 
 /// `OuthURLResponse` (sic).
@@ -372,6 +404,136 @@ fn opt<T: Serialize>(v: Option<T>, default: Value) -> Value {
     v.map(|x| json!(x)).unwrap_or(default)
 }
 
+/// Validated connection options: every option with Carbon's defaults applied (stored with the
+/// OAuth state or on the data source), the requested scopes and `connecting_new_account`.
+type Validated = (Map<String, Value>, Vec<String>, bool);
+
+/// Validates connection options and applies Carbon's defaults. `prefix` is where the options
+/// sit in the request body (for error locations).
+fn connect_options(o: ConnectOptions, prefix: &[&str]) -> Result<Validated, ApiError> {
+    let path = |field: &'static str| -> Vec<&str> {
+        let mut p = prefix.to_vec();
+        p.push(field);
+        p
+    };
+    if let Some(m) = &o.embedding_model
+        && !EMBEDDING_GENERATORS.contains(&m.as_str())
+    {
+        return Err(ApiError::body_field(
+            &path("embedding_model"),
+            "value is not a valid enumeration member",
+            "type_error.enum",
+        ));
+    }
+    if o.max_items_per_chunk.is_some_and(|n| n <= 0) {
+        return Err(ApiError::body_field(
+            &path("max_items_per_chunk"),
+            "ensure this value is greater than 0",
+            "value_error.number.not_gt",
+        ));
+    }
+    for (name, v) in [
+        ("chunk_size", o.chunk_size),
+        ("chunk_overlap", o.chunk_overlap),
+    ] {
+        if v.is_some_and(|n| n < 0) {
+            return Err(ApiError::body_field(
+                &path(name),
+                "ensure this value is not negative",
+                "value_error.number.not_ge",
+            ));
+        }
+    }
+    let file_sync_config = match o.file_sync_config {
+        None | Some(Value::Null) => Value::Null,
+        Some(Value::Object(m)) => {
+            let mut d = file_sync_config_defaults();
+            for (k, v) in m {
+                d.insert(k, v);
+            }
+            Value::Object(d)
+        }
+        Some(_) => {
+            return Err(ApiError::body_field(
+                &path("file_sync_config"),
+                "file_sync_config must be an object or null",
+                "type_error.dict",
+            ));
+        }
+    };
+    let scopes: Vec<String> = match (&o.scopes, &o.scope) {
+        (Some(list), _) if !list.is_empty() => list.clone(),
+        (_, Some(one)) if !one.trim().is_empty() => {
+            one.split_whitespace().map(str::to_string).collect()
+        }
+        _ => Vec::new(),
+    };
+    let connecting_new_account = o.connecting_new_account.unwrap_or(false);
+    let mut options = Map::new();
+    let mut put = |k: &str, v: Value| {
+        options.insert(k.to_string(), v);
+    };
+    put("tags", o.tags.unwrap_or(Value::Null));
+    put("chunk_size", opt(o.chunk_size, json!(1500)));
+    put("chunk_overlap", opt(o.chunk_overlap, json!(20)));
+    put(
+        "skip_embedding_generation",
+        opt(o.skip_embedding_generation, json!(false)),
+    );
+    put("embedding_model", opt(o.embedding_model, json!("OPENAI")));
+    put(
+        "generate_sparse_vectors",
+        opt(o.generate_sparse_vectors, json!(false)),
+    );
+    put(
+        "prepend_filename_to_chunks",
+        opt(o.prepend_filename_to_chunks, json!(false)),
+    );
+    put(
+        "max_items_per_chunk",
+        opt(o.max_items_per_chunk, Value::Null),
+    );
+    put(
+        "sync_files_on_connection",
+        opt(o.sync_files_on_connection, json!(true)),
+    );
+    put(
+        "set_page_as_boundary",
+        opt(o.set_page_as_boundary, json!(false)),
+    );
+    put("data_source_id", opt(o.data_source_id, Value::Null));
+    put("connecting_new_account", json!(connecting_new_account));
+    put("request_id", opt(o.request_id, Value::Null));
+    put("use_ocr", opt(o.use_ocr, json!(false)));
+    put(
+        "parse_pdf_tables_with_ocr",
+        opt(o.parse_pdf_tables_with_ocr, json!(false)),
+    );
+    put("enable_file_picker", opt(o.enable_file_picker, json!(true)));
+    put("sync_source_items", opt(o.sync_source_items, json!(true)));
+    put("incremental_sync", opt(o.incremental_sync, json!(false)));
+    put("file_sync_config", file_sync_config);
+    put(
+        "automatically_open_file_picker",
+        opt(o.automatically_open_file_picker, Value::Null),
+    );
+    put(
+        "data_source_tags",
+        Value::Object(o.data_source_tags.unwrap_or_default()),
+    );
+    // connector-specific fields of other services are accepted and ignored
+    let _ = (
+        o.zendesk_subdomain,
+        o.microsoft_tenant,
+        o.sharepoint_site_name,
+        o.confluence_subdomain,
+        o.salesforce_domain,
+        o.gong_account_email,
+        o.servicenow_credentials,
+    );
+    Ok((options, scopes, connecting_new_account))
+}
+
 /// Generates the Dropbox authorization URL for the customer (PKCE, offline access, single-use
 /// state valid 30 minutes that carries the request's options).
 #[utoipa::path(post, path = "/integrations/oauth_url", tag = "Integrations",
@@ -400,55 +562,13 @@ pub(crate) async fn oauth_url(
             req.service
         )));
     }
-    if let Some(m) = &req.embedding_model
-        && !EMBEDDING_GENERATORS.contains(&m.as_str())
-    {
-        return Err(ApiError::body_field(
-            &["embedding_model"],
-            "value is not a valid enumeration member",
-            "type_error.enum",
-        ));
-    }
-    if req.max_items_per_chunk.is_some_and(|n| n <= 0) {
-        return Err(ApiError::body_field(
-            &["max_items_per_chunk"],
-            "ensure this value is greater than 0",
-            "value_error.number.not_gt",
-        ));
-    }
-    for (name, v) in [
-        ("chunk_size", req.chunk_size),
-        ("chunk_overlap", req.chunk_overlap),
-    ] {
-        if v.is_some_and(|n| n < 0) {
-            return Err(ApiError::body_field(
-                &[name],
-                "ensure this value is not negative",
-                "value_error.number.not_ge",
-            ));
-        }
-    }
-    let file_sync_config = match req.file_sync_config {
-        None | Some(Value::Null) => Value::Null,
-        Some(Value::Object(m)) => {
-            let mut d = file_sync_config_defaults();
-            for (k, v) in m {
-                d.insert(k, v);
-            }
-            Value::Object(d)
-        }
-        Some(_) => {
-            return Err(ApiError::body_field(
-                &["file_sync_config"],
-                "file_sync_config must be an object or null",
-                "type_error.dict",
-            ));
-        }
-    };
+    let OAuthUrlRequest { options: o, .. } = req;
+    let data_source_id = o.data_source_id;
+    let (options, scopes, connecting_new_account) = connect_options(o, &[])?;
     let dbx = dropbox(&state)?.clone();
     let org = auth.org_id;
     let cust = auth.customer.id;
-    if let Some(id) = req.data_source_id {
+    if let Some(id) = data_source_id {
         let ds = state
             .db(move |s| s.get_data_source(org, Some(cust), id))
             .await?;
@@ -458,79 +578,6 @@ pub(crate) async fn oauth_url(
             )));
         }
     }
-    let scopes: Vec<String> = match (&req.scopes, &req.scope) {
-        (Some(list), _) if !list.is_empty() => list.clone(),
-        (_, Some(one)) if !one.trim().is_empty() => {
-            one.split_whitespace().map(str::to_string).collect()
-        }
-        _ => Vec::new(),
-    };
-    let connecting_new_account = req.connecting_new_account.unwrap_or(false);
-    let mut options = Map::new();
-    let mut put = |k: &str, v: Value| {
-        options.insert(k.to_string(), v);
-    };
-    put("tags", req.tags.unwrap_or(Value::Null));
-    put("chunk_size", opt(req.chunk_size, json!(1500)));
-    put("chunk_overlap", opt(req.chunk_overlap, json!(20)));
-    put(
-        "skip_embedding_generation",
-        opt(req.skip_embedding_generation, json!(false)),
-    );
-    put("embedding_model", opt(req.embedding_model, json!("OPENAI")));
-    put(
-        "generate_sparse_vectors",
-        opt(req.generate_sparse_vectors, json!(false)),
-    );
-    put(
-        "prepend_filename_to_chunks",
-        opt(req.prepend_filename_to_chunks, json!(false)),
-    );
-    put(
-        "max_items_per_chunk",
-        opt(req.max_items_per_chunk, Value::Null),
-    );
-    put(
-        "sync_files_on_connection",
-        opt(req.sync_files_on_connection, json!(true)),
-    );
-    put(
-        "set_page_as_boundary",
-        opt(req.set_page_as_boundary, json!(false)),
-    );
-    put("data_source_id", opt(req.data_source_id, Value::Null));
-    put("connecting_new_account", json!(connecting_new_account));
-    put("request_id", opt(req.request_id, Value::Null));
-    put("use_ocr", opt(req.use_ocr, json!(false)));
-    put(
-        "parse_pdf_tables_with_ocr",
-        opt(req.parse_pdf_tables_with_ocr, json!(false)),
-    );
-    put(
-        "enable_file_picker",
-        opt(req.enable_file_picker, json!(true)),
-    );
-    put("sync_source_items", opt(req.sync_source_items, json!(true)));
-    put("incremental_sync", opt(req.incremental_sync, json!(false)));
-    put("file_sync_config", file_sync_config);
-    put(
-        "automatically_open_file_picker",
-        opt(req.automatically_open_file_picker, Value::Null),
-    );
-    put(
-        "data_source_tags",
-        Value::Object(req.data_source_tags.unwrap_or_default()),
-    );
-    // connector-specific fields of other services are accepted and ignored
-    let _ = (
-        req.zendesk_subdomain,
-        req.microsoft_tenant,
-        req.sharepoint_site_name,
-        req.confluence_subdomain,
-        req.salesforce_domain,
-        req.gong_account_email,
-        req.servicenow_credentials,
-    );
     let url = dbx
         .start_connect(ConnectRequest {
             organization_id: org,
@@ -542,6 +589,64 @@ pub(crate) async fn oauth_url(
         .await
         .map_err(dropbox_error)?;
     Ok(axum::Json(OAuthUrlResponse { oauth_url: url }))
+}
+
+/// Connects a Dropbox account with tokens the organization obtained itself (Carbon's
+/// `connect_data_source`): the access token is checked by reading the account, the tokens are
+/// stored encrypted under the organization's Dropbox app (white label, else server-wide; needed
+/// to use a refresh token later), and the customer's data source is created or reconnected
+/// (ADD webhook, item listing unless `sync_source_items` is false).
+#[utoipa::path(post, path = "/integrations/connect", tag = "Integrations",
+    request_body = ConnectDataSourceInput,
+    responses((status = 200, body = ConnectDataSourceResponse), (status = 400, body = ErrorDetail),
+        (status = 422, body = HttpValidationError)),
+    security(("accessToken" = []), ("apiKey" = [], "customerId" = [])))]
+pub(crate) async fn connect_data_source(
+    State(state): State<AppState>,
+    auth: CustomerAuth,
+    JsonBody(req): JsonBody<ConnectDataSourceInput>,
+) -> Result<axum::Json<ConnectDataSourceResponse>, ApiError> {
+    let a = req.authentication;
+    let Some(source) = a.source else {
+        return Err(ApiError::body_field(
+            &["authentication", "source"],
+            "field required",
+            "value_error.missing",
+        ));
+    };
+    if source != "DROPBOX" {
+        return Err(ApiError::bad_request(format!(
+            "{source} is not supported by this server; only DROPBOX can be connected"
+        )));
+    }
+    let Some(access_token) = a.access_token.filter(|t| !t.trim().is_empty()) else {
+        return Err(ApiError::body_field(
+            &["authentication", "access_token"],
+            "field required",
+            "value_error.missing",
+        ));
+    };
+    let (options, _, _) = connect_options(req.sync_options.unwrap_or_default(), &["sync_options"])?;
+    let dbx = dropbox(&state)?.clone();
+    let (ds, _created) = dbx
+        .connect_external(
+            auth.org_id,
+            auth.customer.id,
+            access_token,
+            a.refresh_token.filter(|t| !t.trim().is_empty()),
+            &options,
+        )
+        .await
+        .map_err(|e| match e {
+            DropboxError::Api(carbide_dropbox::Error::Auth { tag, .. }) => ApiError::bad_request(
+                format!("Dropbox rejected the access token ({tag}); obtain a new one"),
+            ),
+            other => dropbox_error(other),
+        })?;
+    Ok(axum::Json(ConnectDataSourceResponse {
+        data_source: ds.into(),
+        sync_url: None,
+    }))
 }
 
 fn wants_json(q: &HashMap<String, String>, headers: &HeaderMap) -> bool {

@@ -42,6 +42,7 @@ pub(crate) fn all(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(connect::connect_asset))
         .routes(routes!(connect::connect_js))
         .routes(routes!(integrations::oauth_url))
+        .routes(routes!(integrations::connect_data_source))
         .routes(routes!(integrations::dropbox_callback))
         .routes(routes!(integrations::user_data_sources))
         .routes(routes!(integrations::org_data_sources))

@@ -12,7 +12,7 @@ use carbide_dropbox::oauth::{AuthorizeRequest, pkce_challenge, pkce_verifier};
 use carbide_store::{ConsumedState, DataSource, DropboxConnection, NewOAuthState};
 use serde_json::{Map, Value, json};
 
-use super::{Dropbox, DropboxError};
+use super::{Dropbox, DropboxApp, DropboxError};
 
 /// Scopes requested when the caller names none (Carbon's Dropbox set).
 pub const DEFAULT_SCOPES: &[&str] = &[
@@ -180,6 +180,61 @@ impl Dropbox {
             }
             Err(e) => return Err(e.into()),
         };
+        let (ds, created, account) = self
+            .connect_tokens(
+                flow.organization_id,
+                flow.organization_user_id,
+                &app,
+                tokens,
+                &flow.options,
+            )
+            .await?;
+        Ok(CallbackOutcome::Connected {
+            data_source: Box::new(ds),
+            created,
+            email: account.email,
+            display_name: account.name.display_name,
+        })
+    }
+
+    /// `/integrations/connect`: connects the account behind tokens the organization obtained
+    /// itself (its own OAuth flow with the same Dropbox app). The access token is checked by
+    /// reading the account; the organization's app (white label, else server-wide) is recorded
+    /// so a refresh token can be used later. Returns the data source and whether it is new.
+    pub async fn connect_external(
+        &self,
+        organization_id: i64,
+        organization_user_id: i64,
+        access_token: String,
+        refresh_token: Option<String>,
+        options: &Map<String, Value>,
+    ) -> Result<(DataSource, bool), DropboxError> {
+        let app = self.app_for_org(organization_id).await?;
+        let tokens = carbide_dropbox::TokenResponse {
+            access_token,
+            expires_in: None,
+            refresh_token,
+            scope: None,
+            account_id: None,
+            uid: None,
+        };
+        let (ds, created, _) = self
+            .connect_tokens(organization_id, organization_user_id, &app, tokens, options)
+            .await?;
+        Ok((ds, created))
+    }
+
+    /// Reads the account behind `tokens`, stores them encrypted and creates or reconnects the
+    /// customer's data source for that account (ADD webhook), then starts the item listing
+    /// unless `sync_source_items` is false.
+    async fn connect_tokens(
+        &self,
+        org: i64,
+        cust: i64,
+        app: &DropboxApp,
+        tokens: carbide_dropbox::TokenResponse,
+        options: &Map<String, Value>,
+    ) -> Result<(DataSource, bool, carbide_dropbox::FullAccount), DropboxError> {
         let account = self
             .client()
             .get_current_account(&Auth {
@@ -210,7 +265,7 @@ impl Dropbox {
         let scopes = tokens
             .scope
             .clone()
-            .unwrap_or_else(|| match flow.options.get("scopes") {
+            .unwrap_or_else(|| match options.get("scopes") {
                 Some(Value::Array(a)) => a
                     .iter()
                     .filter_map(Value::as_str)
@@ -233,17 +288,15 @@ impl Dropbox {
             scopes,
             root_namespace_id: root,
         };
-        let sync_items = flow
-            .options
+        let sync_items = options
             .get("sync_source_items")
             .and_then(Value::as_bool)
             .unwrap_or(true);
-        let ds_tags = match flow.options.get("data_source_tags") {
+        let ds_tags = match options.get("data_source_tags") {
             Some(Value::Object(m)) => m.clone(),
             _ => Map::new(),
         };
-        let options = flow.options.clone();
-        let (org, cust) = (flow.organization_id, flow.organization_user_id);
+        let options = options.clone();
         let (ds, created) = self
             .db(move |s| s.connect_dropbox_source(org, cust, &conn, &options, &ds_tags, sync_items))
             .await?;
@@ -256,11 +309,6 @@ impl Dropbox {
         if sync_items {
             self.start_item_listing(ds.id);
         }
-        Ok(CallbackOutcome::Connected {
-            data_source: Box::new(ds),
-            created,
-            email: account.email,
-            display_name: account.name.display_name,
-        })
+        Ok((ds, created, account))
     }
 }

@@ -1,5 +1,6 @@
-//! Prometheus metrics: request counts and latency histograms per matched route and status, in
-//! a registry owned by each [`crate::AppState`] (no global recorder).
+//! Prometheus metrics: request counts and latency histograms per matched route and status, and
+//! the memory held by the in-memory search indexes, in a registry owned by each
+//! [`crate::AppState`] (no global recorder).
 
 use std::time::Instant;
 
@@ -7,7 +8,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::AppState;
@@ -17,6 +18,7 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
+    index_bytes: IntGaugeVec,
 }
 
 impl Metrics {
@@ -40,12 +42,22 @@ impl Metrics {
             &["method", "path", "status"],
         )
         .expect("static metric definition is valid");
+        let index_bytes = IntGaugeVec::new(
+            Opts::new(
+                "carbide_search_index_bytes",
+                "Memory held by this process's in-memory search indexes (keyword, vector)",
+            ),
+            &["index"],
+        )
+        .expect("static metric definition is valid");
         let _ = registry.register(Box::new(requests.clone()));
         let _ = registry.register(Box::new(latency.clone()));
+        let _ = registry.register(Box::new(index_bytes.clone()));
         Metrics {
             registry,
             requests,
             latency,
+            index_bytes,
         }
     }
 
@@ -93,5 +105,14 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 }
 
 pub(crate) fn render(state: &AppState) -> String {
+    let gauge = |index: &str, bytes: usize| {
+        state
+            .metrics
+            .index_bytes
+            .with_label_values(&[index])
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    };
+    gauge("keyword", state.store.keyword_cache_bytes());
+    gauge("vector", state.store.vector_cache_bytes());
     state.metrics.render()
 }

@@ -28,6 +28,14 @@ async fn health_metrics_openapi() {
         "{text}"
     );
     assert!(
+        text.contains(r#"carbide_search_index_bytes{index="keyword"} 0"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"carbide_search_index_bytes{index="vector"} 0"#),
+        "{text}"
+    );
+    assert!(
         text.contains(r#"http_requests_total{method="GET",path="/organization",status="401"} 1"#)
     );
     assert!(text.contains("http_request_duration_seconds_bucket"));

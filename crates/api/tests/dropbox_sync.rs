@@ -689,6 +689,41 @@ async fn source_status_follows_file_syncs_and_rejected_selections_settle() {
     assert!(after["files_synced_at"].is_string(), "{after}");
     env.wait_hooks(|h| count_type(h, "ALL_FILES_PROCESSED") == 2)
         .await;
+
+    // several files in one call: the request settles once, after the last of them
+    let ids: Vec<String> = (0..5)
+        .map(|i| {
+            env.put(
+                &acct,
+                &format!("/many/f{i}.txt"),
+                format!("file {i}").as_bytes(),
+            )
+        })
+        .collect();
+    let (s, v) = env
+        .post(
+            &key,
+            "c1",
+            "/integrations/files/sync",
+            json!({"data_source_id": ds, "ids": ids, "skip_embedding_generation": true,
+                   "request_id": "req-3"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    env.wait_files(&key, "c1", "five files", |x| {
+        (0..5).all(|i| ready(x, &format!("f{i}.txt")))
+    })
+    .await;
+    let settled = |h: &[Value]| {
+        h.iter()
+            .filter(|x| {
+                x["webhook_type"] == "ALL_FILES_PROCESSED" && x["obj"]["object_id"] == "req-3"
+            })
+            .count()
+    };
+    env.wait_hooks(|h| settled(h) >= 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(settled(&env.hooks.0.lock().unwrap().clone()), 1);
 }
 
 #[tokio::test]

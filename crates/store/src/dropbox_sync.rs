@@ -586,55 +586,26 @@ impl Store {
     /// `/integrations/files/sync` for one file: a selection row and the file's record (created
     /// with its download job, or SYNC_ERROR when `f.reject`), UPDATE + FILES_CREATED webhooks.
     /// Idempotent: a known file gets the new settings and, when its bytes changed, a download.
-    /// Returns the file id.
-    pub fn select_dropbox_file(
+    /// Returns the file ids, in order. All files are recorded in one transaction, so no
+    /// worker can settle the request before every file of the call is in it.
+    pub fn select_dropbox_files(
         &self,
         data_source_id: i64,
-        f: &RemoteFile,
+        files: &[RemoteFile],
         settings: &SyncSettings,
-    ) -> Result<i64, StoreError> {
-        let now = now_unix();
+    ) -> Result<Vec<i64>, StoreError> {
         let mut shas = Vec::new();
-        let id = self.write(|tx| {
+        let ids = self.write(|tx| {
             let ds = ds_tx(tx, data_source_id)?;
-            let id = match known_tx(tx, ds.id, &f.id)? {
-                Some((fid, hash, ..)) => {
-                    tx.execute(
-                        "UPDATE files SET options = ?2, tags = ?3, request_id = coalesce(?4, request_id), \
-                         name = ?5, path_lower = ?6, updated_at = ?7 WHERE id = ?1",
-                        params![
-                            fid,
-                            Value::Object(settings.options.clone()).to_string(),
-                            Value::Object(settings.tags.clone()).to_string(),
-                            settings.request_id,
-                            f.name,
-                            f.path_lower,
-                            now
-                        ],
-                    )?;
-                    if hash.is_none() || hash != f.content_hash {
-                        apply_tx(tx, self, &ds, &[RemoteEntry::File(f.clone())], &mut shas)?;
-                    }
-                    fid
-                }
-                None => {
-                    let id = insert_file_tx(tx, self, &ds, None, f, false, settings)?;
-                    files_created_tx(tx, self, &ds, &[id], settings.request_id.as_deref())?;
-                    id
-                }
-            };
-            tx.execute(
-                "INSERT INTO dropbox_selections (data_source_id, organization_user_id, external_id, is_folder, \
-                 path_lower, file_id, settings, created_at, updated_at) VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7, ?7) \
-                 ON CONFLICT (data_source_id, external_id) DO UPDATE SET path_lower = excluded.path_lower, \
-                 file_id = excluded.file_id, settings = excluded.settings, updated_at = excluded.updated_at",
-                params![ds.id, ds.organization_user_id, f.id, f.path_lower, id, settings.to_json(), now],
-            )?;
+            let mut ids = Vec::with_capacity(files.len());
+            for f in files {
+                ids.push(select_file_tx(tx, self, &ds, f, settings, &mut shas)?);
+            }
             touch_selection_tx(tx, self, &ds)?;
-            Ok(id)
+            Ok(ids)
         })?;
         self.collect_blobs(&shas);
-        Ok(id)
+        Ok(ids)
     }
 
     /// After `/integrations/files/sync` recorded only files (no folders): when every one of
@@ -1276,6 +1247,52 @@ impl Store {
         std::fs::create_dir_all(&dir)?;
         Ok(tempfile::NamedTempFile::new_in(&dir)?)
     }
+}
+
+/// Records one selected file (see [`Store::select_dropbox_files`]); returns its id.
+fn select_file_tx(
+    tx: &Transaction<'_>,
+    store: &Store,
+    ds: &DataSource,
+    f: &RemoteFile,
+    settings: &SyncSettings,
+    shas: &mut Vec<String>,
+) -> Result<i64, StoreError> {
+    let now = now_unix();
+    let id = match known_tx(tx, ds.id, &f.id)? {
+        Some((fid, hash, ..)) => {
+            tx.execute(
+                "UPDATE files SET options = ?2, tags = ?3, request_id = coalesce(?4, request_id), \
+                 name = ?5, path_lower = ?6, updated_at = ?7 WHERE id = ?1",
+                params![
+                    fid,
+                    Value::Object(settings.options.clone()).to_string(),
+                    Value::Object(settings.tags.clone()).to_string(),
+                    settings.request_id,
+                    f.name,
+                    f.path_lower,
+                    now
+                ],
+            )?;
+            if hash.is_none() || hash != f.content_hash {
+                apply_tx(tx, store, ds, &[RemoteEntry::File(f.clone())], shas)?;
+            }
+            fid
+        }
+        None => {
+            let id = insert_file_tx(tx, store, ds, None, f, false, settings)?;
+            files_created_tx(tx, store, ds, &[id], settings.request_id.as_deref())?;
+            id
+        }
+    };
+    tx.execute(
+        "INSERT INTO dropbox_selections (data_source_id, organization_user_id, external_id, is_folder, \
+         path_lower, file_id, settings, created_at, updated_at) VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7, ?7) \
+         ON CONFLICT (data_source_id, external_id) DO UPDATE SET path_lower = excluded.path_lower, \
+         file_id = excluded.file_id, settings = excluded.settings, updated_at = excluded.updated_at",
+        params![ds.id, ds.organization_user_id, f.id, f.path_lower, id, settings.to_json(), now],
+    )?;
+    Ok(id)
 }
 
 fn touch_selection_tx(

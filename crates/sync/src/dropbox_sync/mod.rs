@@ -250,8 +250,8 @@ impl DropboxSync {
     }
 
     /// `/integrations/files/sync`: looks every id up in Dropbox first (nothing is recorded when
-    /// one is missing), then records each file (download queued, or SYNC_ERROR with a reason
-    /// when too large or unsupported) and each folder (container record + watched selection;
+    /// one is missing), then records every file in one transaction (download queued, or
+    /// SYNC_ERROR with a reason when too large or unsupported) and each folder (container record + watched selection;
     /// its files are listed by a queued reconciliation). Idempotent.
     pub async fn sync_files(
         &self,
@@ -286,15 +286,13 @@ impl DropboxSync {
         }
         let mut out = SyncFilesOutcome::default();
         let mut selections = Vec::new();
+        // every file of the call in one transaction (so the request cannot look settled while
+        // its last files are still being recorded), then each folder
+        let mut files = Vec::new();
+        let mut folders = Vec::new();
         for (id, m) in found {
             match (self.entry(&m), &m) {
-                (Some(RemoteEntry::File(f)), _) => {
-                    let st = settings.clone();
-                    let fid = dbx
-                        .db(move |s| s.select_dropbox_file(data_source_id, &f, &st))
-                        .await?;
-                    out.file_ids.push(fid);
-                }
+                (Some(RemoteEntry::File(f)), _) => files.push(f),
                 (
                     Some(RemoteEntry::Folder {
                         id: fid,
@@ -305,24 +303,33 @@ impl DropboxSync {
                 ) => {
                     let www = dbx.client().endpoints().www.clone();
                     let url = crate::dropbox::items::to_item(&www, &m).and_then(|i| i.external_url);
-                    let st = settings.clone();
-                    let (sid, file_id) = dbx
-                        .db(move |s| {
-                            s.select_dropbox_folder(
-                                data_source_id,
-                                &fid,
-                                &name,
-                                &path_lower,
-                                url.as_deref(),
-                                &st,
-                            )
-                        })
-                        .await?;
-                    selections.push(sid);
-                    out.folder_ids.push(file_id);
+                    folders.push((fid, name, path_lower, url));
                 }
                 _ => return Err(SyncFilesError::NotFound(id)),
             }
+        }
+        if !files.is_empty() {
+            let st = settings.clone();
+            out.file_ids = dbx
+                .db(move |s| s.select_dropbox_files(data_source_id, &files, &st))
+                .await?;
+        }
+        for (fid, name, path_lower, url) in folders {
+            let st = settings.clone();
+            let (sid, file_id) = dbx
+                .db(move |s| {
+                    s.select_dropbox_folder(
+                        data_source_id,
+                        &fid,
+                        &name,
+                        &path_lower,
+                        url.as_deref(),
+                        &st,
+                    )
+                })
+                .await?;
+            selections.push(sid);
+            out.folder_ids.push(file_id);
         }
         if !selections.is_empty() {
             dbx.db(move |s| s.enqueue_dropbox_reconcile(data_source_id, Some(&selections)))

@@ -190,14 +190,17 @@ pub enum ConsumedState {
     Unknown,
 }
 
-pub(crate) const DS_COLS: &str = "d.id, d.organization_id, d.organization_user_id, u.organization_supplied_user_id, \
+pub(crate) const DS_COLS: &str = concat!(
+    "d.id, d.organization_id, d.organization_user_id, u.organization_supplied_user_id, \
     d.data_source_type, d.data_source_external_id, d.sync_status, d.sync_error_message, d.revoked_access, \
     d.last_sync_action, EXISTS (SELECT 1 FROM json_each(u.auto_sync_enabled_sources) e \
         WHERE e.value = 'ALL' OR e.value = d.data_source_type), \
     d.tags, d.data_source_metadata, d.sync_options, d.items_cursor, d.source_items_synced_at, \
     d.files_synced_at, d.last_synced_at, d.created_at, d.updated_at, \
-    EXISTS (SELECT 1 FROM files f WHERE f.data_source_id = d.id AND f.sync_status IN \
-        ('DELAYED', 'QUEUED_FOR_SYNC', 'SYNCING', 'EVALUATING_RESYNC', 'RATE_LIMITED', 'QUEUED_FOR_OCR'))";
+    EXISTS (SELECT 1 FROM files f WHERE f.data_source_id = d.id AND f.sync_status IN ",
+    crate::open_statuses_sql!(),
+    ")"
+);
 
 pub(crate) const FROM_DS: &str =
     "data_sources d JOIN organization_users u ON u.id = d.organization_user_id";

@@ -56,21 +56,13 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// Memory budget of the vector cache: `CARBIDE_VECTOR_CACHE_MB` (default 1024 MiB).
-fn vector_cache_budget() -> usize {
-    std::env::var("CARBIDE_VECTOR_CACHE_MB")
+/// A memory budget in bytes from the environment variable `name` (MiB), else `default_mib`.
+/// Used for `CARBIDE_VECTOR_CACHE_MB` (1024) and `CARBIDE_KEYWORD_CACHE_MB` (512).
+fn budget_from_env(name: &str, default_mib: usize) -> usize {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
-        .unwrap_or(1024)
-        .saturating_mul(1024 * 1024)
-}
-
-/// Memory budget of the in-memory keyword index: `CARBIDE_KEYWORD_CACHE_MB` (default 512 MiB).
-fn keyword_cache_budget() -> usize {
-    std::env::var("CARBIDE_KEYWORD_CACHE_MB")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .unwrap_or(512)
+        .unwrap_or(default_mib)
         .saturating_mul(1024 * 1024)
 }
 
@@ -120,10 +112,13 @@ impl Store {
                 key,
                 blobs_dir: blobs_dir.to_path_buf(),
                 vectors: crate::vector_cache::VectorCache::new(
-                    vector_cache_budget(),
+                    budget_from_env("CARBIDE_VECTOR_CACHE_MB", 1024),
                     crate::vector_cache::VectorPrecision::from_env(),
                 ),
-                keywords: crate::keyword_index::KeywordCache::new(keyword_cache_budget()),
+                keywords: crate::keyword_index::KeywordCache::new(budget_from_env(
+                    "CARBIDE_KEYWORD_CACHE_MB",
+                    512,
+                )),
                 keyword_engine: crate::search::KeywordEngine::from_env(),
             }),
         })

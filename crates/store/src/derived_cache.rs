@@ -26,13 +26,15 @@ const RELOAD_AFTER_DELTAS: i64 = 50_000;
 pub(crate) trait Derived: Send + Sync {
     /// An index with no rows (before the first build).
     fn empty() -> Self;
-    /// Bytes held (approximate, for the budget).
+    /// Bytes held (approximate, for the budget); measured once per refresh, not per use.
     fn bytes(&self) -> usize;
     /// Removes a chunk's rows (tombstones are fine); unknown ids are ignored.
     fn remove_chunk(&mut self, chunk_id: i64);
-    /// Whether enough rows are dead that [`Derived::compact`] is worth it.
-    fn needs_compaction(&self) -> bool;
-    /// Drops dead rows.
+    /// Rows held, dead ones included.
+    fn rows(&self) -> usize;
+    /// Rows removed but still held (tombstones).
+    fn dead(&self) -> usize;
+    /// Drops dead rows (done once a quarter of the rows are dead).
     fn compact(&mut self);
 }
 
@@ -41,6 +43,8 @@ struct Slot<E> {
     last_seq: i64,
     last_used: AtomicU64,
     built: bool,
+    /// `index.bytes()` as of the last refresh.
+    bytes: usize,
     index: E,
 }
 
@@ -63,7 +67,7 @@ impl<K: Eq + Hash + Clone, E: Derived> DerivedCache<K, E> {
     /// Bytes held by all entries.
     pub(crate) fn bytes(&self) -> usize {
         let map = self.entries.lock();
-        map.values().map(|e| e.read().index.bytes()).sum()
+        map.values().map(|e| e.read().bytes).sum()
     }
 
     /// Brings the entry of `key` (chunks of customer `user`) up to date and runs `use_it` on
@@ -87,6 +91,7 @@ impl<K: Eq + Hash + Clone, E: Derived> DerivedCache<K, E> {
                         last_seq: 0,
                         last_used: AtomicU64::new(0),
                         built: false,
+                        bytes: 0,
                         index: E::empty(),
                     }))
                 })
@@ -109,7 +114,7 @@ impl<K: Eq + Hash + Clone, E: Derived> DerivedCache<K, E> {
         loop {
             let total: usize = map
                 .values()
-                .map(|e| e.try_read().map(|g| g.index.bytes()).unwrap_or(0))
+                .map(|e| e.try_read().map(|g| g.bytes).unwrap_or(0))
                 .sum();
             if total <= self.budget_bytes || map.len() <= 1 {
                 return;
@@ -176,10 +181,12 @@ fn refresh<E: Derived>(
                 add(&tx, &mut s.index, chunk_id)?;
             }
         }
-        if s.index.needs_compaction() {
+        let dead = s.index.dead();
+        if dead > 0 && dead * 4 > s.index.rows() {
             s.index.compact();
         }
     }
+    s.bytes = s.index.bytes();
     s.generation = generation;
     s.last_seq = max_seq;
     tx.finish()?;

@@ -571,10 +571,6 @@ fn file_event_tx(
     Ok(())
 }
 
-/// File statuses that are not settled yet (as an SQL list; the complement of
-/// `file_status::TERMINAL`), so "is anything still open" is an index probe.
-pub(crate) const OPEN_STATUSES_SQL: &str = "('DELAYED', 'QUEUED_FOR_SYNC', 'SYNCING', 'EVALUATING_RESYNC', 'RATE_LIMITED', 'QUEUED_FOR_OCR')";
-
 /// After `f` settled: fires ALL_FILES_PROCESSED when no file of its request is still in flight,
 /// and stamps its data source's `files_synced_at` when none of the source's files is.
 fn all_processed_tx(tx: &Transaction<'_>, store: &Store, f: &FileRecord) -> Result<(), StoreError> {
@@ -590,9 +586,10 @@ fn all_processed_tx(tx: &Transaction<'_>, store: &Store, f: &FileRecord) -> Resu
     }
     if let Some(ds) = f.data_source_id {
         let open: bool = tx.query_row(
-            &format!(
-                "SELECT EXISTS (SELECT 1 FROM files WHERE data_source_id = ?1 \
-                 AND sync_status IN {OPEN_STATUSES_SQL})"
+            concat!(
+                "SELECT EXISTS (SELECT 1 FROM files WHERE data_source_id = ?1 AND sync_status IN ",
+                crate::open_statuses_sql!(),
+                ")"
             ),
             [ds],
             |r| r.get(0),
@@ -618,9 +615,11 @@ pub(crate) fn request_settled_tx(
     request_id: &str,
 ) -> Result<bool, StoreError> {
     let open: bool = tx.query_row(
-        &format!(
-            "SELECT EXISTS (SELECT 1 FROM files WHERE organization_user_id = ?1 AND request_id = ?2 \
-             AND sync_status IN {OPEN_STATUSES_SQL})"
+        concat!(
+            "SELECT EXISTS (SELECT 1 FROM files WHERE organization_user_id = ?1 \
+             AND request_id = ?2 AND sync_status IN ",
+            crate::open_statuses_sql!(),
+            ")"
         ),
         params![customer_pk, request_id],
         |r| r.get(0),
@@ -1252,6 +1251,24 @@ mod tests {
     use super::*;
     use carbide_core::secrets::MasterKey;
     use serde_json::json;
+
+    #[test]
+    fn open_statuses_are_the_non_terminal_ones() {
+        let sql = crate::open_statuses_sql!();
+        let mut open: Vec<&str> = sql
+            .trim_matches(|c| c == '(' || c == ')')
+            .split(", ")
+            .map(|s| s.trim_matches('\''))
+            .collect();
+        let mut want: Vec<&str> = file_status::ALL
+            .iter()
+            .copied()
+            .filter(|s| !file_status::TERMINAL.contains(s))
+            .collect();
+        open.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(open, want);
+    }
 
     #[test]
     fn tags_v2_parse_and_depth() {

@@ -306,8 +306,12 @@ impl Derived for Entry {
         Entry::remove_chunk(self, chunk_id);
     }
 
-    fn needs_compaction(&self) -> bool {
-        self.dead() > 0 && self.dead() * 4 > self.rows()
+    fn rows(&self) -> usize {
+        Entry::rows(self)
+    }
+
+    fn dead(&self) -> usize {
+        Entry::dead(self)
     }
 
     fn compact(&mut self) {

@@ -5,6 +5,16 @@
 //! `spawn_blocking`. Every query touching customer data filters by organization id and
 //! customer id.
 
+/// File statuses that are not settled yet, as an SQL list (the complement of
+/// `file_status::TERMINAL`, checked by a test), so "is anything still open" is an index probe.
+/// A macro so that `const` SQL can `concat!` it.
+macro_rules! open_statuses_sql {
+    () => {
+        "('DELAYED', 'QUEUED_FOR_SYNC', 'SYNCING', 'EVALUATING_RESYNC', 'RATE_LIMITED', 'QUEUED_FOR_OCR')"
+    };
+}
+pub(crate) use open_statuses_sql;
+
 mod blobs;
 mod data_sources;
 mod db;

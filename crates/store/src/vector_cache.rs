@@ -204,8 +204,12 @@ impl Derived for Entry {
         Entry::remove_chunk(self, chunk_id);
     }
 
-    fn needs_compaction(&self) -> bool {
-        self.dead > 0 && self.dead * 4 > self.rows()
+    fn rows(&self) -> usize {
+        Entry::rows(self)
+    }
+
+    fn dead(&self) -> usize {
+        self.dead
     }
 
     fn compact(&mut self) {

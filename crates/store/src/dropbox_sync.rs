@@ -362,8 +362,7 @@ fn files_created_tx(
         object_types::FILE_LIST,
         Value::Array(ids.iter().map(|i| json!(i.to_string())).collect()),
         (!extra.is_empty()).then_some(&extra),
-    )?;
-    Ok(())
+    )
 }
 
 /// Applies `entries` in order (see the module doc). Entries whose id appears live later in
@@ -587,12 +586,16 @@ impl Store {
     /// with its download job, or SYNC_ERROR when `f.reject`), UPDATE + FILES_CREATED webhooks.
     /// Idempotent: a known file gets the new settings and, when its bytes changed, a download.
     /// Returns the file ids, in order. All files are recorded in one transaction, so no
-    /// worker can settle the request before every file of the call is in it.
+    /// worker can settle the request before every file of the call is in it. With
+    /// `settles_request` (no folder of the same request follows) and a `request_id`, the request
+    /// is settled here when nothing of it is left in flight: files refused before download (or
+    /// already processed and unchanged) are never reported by a worker.
     pub fn select_dropbox_files(
         &self,
         data_source_id: i64,
         files: &[RemoteFile],
         settings: &SyncSettings,
+        settles_request: bool,
     ) -> Result<Vec<i64>, StoreError> {
         let mut shas = Vec::new();
         let ids = self.write(|tx| {
@@ -602,46 +605,20 @@ impl Store {
                 ids.push(select_file_tx(tx, self, &ds, f, settings, &mut shas)?);
             }
             touch_selection_tx(tx, self, &ds)?;
+            if let Some(req) = settings.request_id.as_deref().filter(|_| settles_request) {
+                crate::files::request_settled_tx(
+                    tx,
+                    self,
+                    ds.organization_id,
+                    ds.organization_user_id,
+                    &ds.organization_supplied_user_id,
+                    req,
+                )?;
+            }
             Ok(ids)
         })?;
         self.collect_blobs(&shas);
         Ok(ids)
-    }
-
-    /// After `/integrations/files/sync` recorded only files (no folders): when every one of
-    /// `file_ids` was refused at selection (too large, unsupported), no worker will ever report
-    /// them, so ALL_FILES_PROCESSED for `request_id` is fired here, once nothing of the request
-    /// is in flight. Returns whether it fired.
-    pub fn settle_refused_selection(
-        &self,
-        data_source_id: i64,
-        request_id: &str,
-        file_ids: &[i64],
-    ) -> Result<bool, StoreError> {
-        if file_ids.is_empty() {
-            return Ok(false);
-        }
-        self.write(|tx| {
-            let ds = ds_tx(tx, data_source_id)?;
-            let ids_json = Value::Array(file_ids.iter().map(|i| json!(i)).collect()).to_string();
-            let refused: i64 = tx.query_row(
-                "SELECT COUNT(*) FROM files WHERE id IN (SELECT value FROM json_each(?1)) \
-                 AND data_source_id = ?2 AND is_folder = 0 AND sync_status = ?3",
-                params![ids_json, ds.id, file_status::SYNC_ERROR],
-                |r| r.get(0),
-            )?;
-            if refused != file_ids.len() as i64 {
-                return Ok(false);
-            }
-            crate::files::request_settled_tx(
-                tx,
-                self,
-                ds.organization_id,
-                ds.organization_user_id,
-                &ds.organization_supplied_user_id,
-                request_id,
-            )
-        })
     }
 
     /// `/integrations/files/sync` for one folder: its container record (READY) and a watched

@@ -604,8 +604,7 @@ fn all_processed_tx(tx: &Transaction<'_>, store: &Store, f: &FileRecord) -> Resu
     Ok(())
 }
 
-/// Fires ALL_FILES_PROCESSED for `request_id` when none of its files is still in flight;
-/// returns whether it fired.
+/// Fires ALL_FILES_PROCESSED for `request_id` when none of its files is still in flight.
 pub(crate) fn request_settled_tx(
     tx: &Transaction<'_>,
     store: &Store,
@@ -613,7 +612,7 @@ pub(crate) fn request_settled_tx(
     customer_pk: i64,
     customer_id: &str,
     request_id: &str,
-) -> Result<bool, StoreError> {
+) -> Result<(), StoreError> {
     let open: bool = tx.query_row(
         concat!(
             "SELECT EXISTS (SELECT 1 FROM files WHERE organization_user_id = ?1 \
@@ -636,7 +635,7 @@ pub(crate) fn request_settled_tx(
             None,
         )?;
     }
-    Ok(!open)
+    Ok(())
 }
 
 fn delete_chunks_tx(

@@ -310,8 +310,9 @@ impl DropboxSync {
         }
         if !files.is_empty() {
             let st = settings.clone();
+            let settles = folders.is_empty();
             out.file_ids = dbx
-                .db(move |s| s.select_dropbox_files(data_source_id, &files, &st))
+                .db(move |s| s.select_dropbox_files(data_source_id, &files, &st, settles))
                 .await?;
         }
         for (fid, name, path_lower, url) in folders {
@@ -333,10 +334,6 @@ impl DropboxSync {
         }
         if !selections.is_empty() {
             dbx.db(move |s| s.enqueue_dropbox_reconcile(data_source_id, Some(&selections)))
-                .await?;
-        } else if let Some(req) = settings.request_id.clone() {
-            let ids = out.file_ids.clone();
-            dbx.db(move |s| s.settle_refused_selection(data_source_id, &req, &ids))
                 .await?;
         }
         self.wake();

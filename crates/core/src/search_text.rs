@@ -140,21 +140,11 @@ impl Analyzer {
     /// Calls `emit` with every term of `text`, in order (duplicates included).
     pub fn terms(&mut self, text: &str, mut emit: impl FnMut(&str)) {
         for raw in text.split(|c: char| !c.is_alphanumeric()) {
-            if raw.is_empty() {
-                continue;
-            }
             self.buf.clear();
-            if raw.is_ascii() {
-                self.buf.push_str(raw);
-                self.buf.make_ascii_lowercase();
-            } else {
-                fold(raw, &mut self.buf);
-                if self.buf.is_empty() {
-                    continue;
-                }
+            fold(raw, &mut self.buf);
+            if !self.buf.is_empty() {
+                emit(&self.stemmer.stem(&self.buf));
             }
-            let stem = self.stemmer.stem(&self.buf);
-            emit(&stem);
         }
     }
 
@@ -162,16 +152,8 @@ impl Analyzer {
     pub fn words(text: &str) -> Vec<String> {
         let mut out = Vec::new();
         for raw in text.split(|c: char| !c.is_alphanumeric()) {
-            if raw.is_empty() {
-                continue;
-            }
             let mut w = String::with_capacity(raw.len());
-            if raw.is_ascii() {
-                w.push_str(raw);
-                w.make_ascii_lowercase();
-            } else {
-                fold(raw, &mut w);
-            }
+            fold(raw, &mut w);
             if !w.is_empty() {
                 out.push(w);
             }
@@ -185,9 +167,14 @@ impl Analyzer {
     }
 }
 
-/// Lower-cases `raw` and removes combining marks after canonical decomposition.
+/// Appends `raw` lower-cased, with combining marks removed after canonical decomposition
+/// (ASCII words take the fast path).
 fn fold(raw: &str, out: &mut String) {
     use unicode_normalization::UnicodeNormalization;
+    if raw.is_ascii() {
+        out.extend(raw.chars().map(|c| c.to_ascii_lowercase()));
+        return;
+    }
     for c in raw.nfd() {
         if unicode_normalization::char::is_combining_mark(c) {
             continue;

@@ -294,25 +294,26 @@ impl MiniLm {
             if batch.is_empty() {
                 continue;
             }
-            let seqs: Vec<Vec<u32>> = batch.iter().map(|p| p.ids.clone()).collect();
+            let mut seqs = Vec::with_capacity(batch.len());
+            let mut owners = Vec::with_capacity(batch.len());
+            for p in batch {
+                seqs.push(p.ids);
+                owners.push((p.ticket, p.slot));
+            }
             match self.pool.install(|| self.forward_pooled(&seqs)) {
                 Ok(vecs) => {
-                    for (p, v) in batch.iter().zip(vecs) {
-                        let mut st = p.ticket.state.lock();
-                        if st.out[p.slot].is_none() {
+                    for ((ticket, slot), v) in owners.iter().zip(vecs) {
+                        let mut st = ticket.state.lock();
+                        if st.out[*slot].is_none() {
                             st.remaining -= 1;
                         }
-                        st.out[p.slot] = Some(v);
+                        st.out[*slot] = Some(v);
                     }
                 }
                 Err(e) => {
                     let msg = e.to_string();
-                    for p in &batch {
-                        p.ticket
-                            .state
-                            .lock()
-                            .error
-                            .get_or_insert_with(|| msg.clone());
+                    for (ticket, _) in &owners {
+                        ticket.state.lock().error.get_or_insert_with(|| msg.clone());
                     }
                 }
             }

@@ -54,6 +54,7 @@ pub struct AppState {
     files: Arc<FilesConfig>,
     registry: Arc<carbide_sync::EmbeddingRegistry>,
     dropbox: Option<carbide_sync::dropbox::Dropbox>,
+    dropbox_sync: Option<carbide_sync::dropbox_sync::DropboxSync>,
 }
 
 /// Settings of the file endpoints.
@@ -90,6 +91,7 @@ impl AppState {
             files: Arc::new(FilesConfig::default()),
             registry: Arc::new(carbide_sync::EmbeddingRegistry::default()),
             dropbox: None,
+            dropbox_sync: None,
         }
     }
 
@@ -119,6 +121,19 @@ impl AppState {
     /// The Dropbox connector, when configured.
     pub fn dropbox(&self) -> Option<&carbide_sync::dropbox::Dropbox> {
         self.dropbox.as_ref()
+    }
+
+    /// The Dropbox sync engine this process runs, so `/integrations/files/sync` wakes its
+    /// worker at once (without it, a private engine is used and the worker finds the new jobs
+    /// at its next poll).
+    pub fn with_dropbox_sync(mut self, sync: carbide_sync::dropbox_sync::DropboxSync) -> AppState {
+        self.dropbox_sync = Some(sync);
+        self
+    }
+
+    /// The Dropbox sync engine set by [`AppState::with_dropbox_sync`].
+    pub fn dropbox_sync(&self) -> Option<&carbide_sync::dropbox_sync::DropboxSync> {
+        self.dropbox_sync.as_ref()
     }
 
     /// The embedding provider registry.

@@ -119,6 +119,8 @@ async fn start_full(cfg: DropboxSyncConfig, registry: Arc<EmbeddingRegistry>) ->
         },
     )
     .unwrap();
+    let max_file_bytes = cfg.max_file_bytes;
+    let sync = DropboxSync::new(dropbox.clone(), cfg);
     let app = router(
         AppState::new(
             store.clone(),
@@ -129,12 +131,13 @@ async fn start_full(cfg: DropboxSyncConfig, registry: Arc<EmbeddingRegistry>) ->
         )
         .with_files(
             FilesConfig {
-                max_file_bytes: cfg.max_file_bytes,
+                max_file_bytes,
                 ..FilesConfig::default()
             },
             registry.clone(),
         )
-        .with_dropbox(dropbox.clone()),
+        .with_dropbox(dropbox.clone())
+        .with_dropbox_sync(sync.clone()),
     );
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let hook_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -166,7 +169,6 @@ async fn start_full(cfg: DropboxSyncConfig, registry: Arc<EmbeddingRegistry>) ->
         fcfg,
         rx.clone(),
     ));
-    let sync = DropboxSync::new(dropbox.clone(), cfg);
     let sync_task = Some(tokio::spawn(sync.clone().run(rx)));
     Env {
         base,

@@ -218,7 +218,11 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .with_embedding_models(search_models(&registry))
         .with_files(files_config()?, registry.clone());
     let dropbox = dropbox_connector(&cfg, &store, &public_url)?;
-    let state = state.with_dropbox(dropbox.clone());
+    let sync_engine =
+        carbide_sync::dropbox_sync::DropboxSync::new(dropbox.clone(), dropbox_sync_config()?);
+    let state = state
+        .with_dropbox(dropbox.clone())
+        .with_dropbox_sync(sync_engine.clone());
     let app = carbide_api::router(state);
     {
         let dropbox = dropbox.clone();
@@ -248,10 +252,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         http,
         stop_rx.clone(),
     ));
-    let dropbox_sync = tokio::spawn(
-        carbide_sync::dropbox_sync::DropboxSync::new(dropbox.clone(), dropbox_sync_config()?)
-            .run(stop_rx.clone()),
-    );
+    let dropbox_sync = tokio::spawn(sync_engine.run(stop_rx.clone()));
 
     tracing::info!(%addr, %public_url, data_dir = %cfg.data_dir.display(), "carbide serving");
     {

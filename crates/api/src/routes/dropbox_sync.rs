@@ -11,7 +11,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use carbide_core::enums::EMBEDDING_GENERATORS;
 use carbide_store::{FileRecord, SyncSettings};
-use carbide_sync::dropbox::DropboxError;
 use carbide_sync::dropbox_sync::{DropboxSync, DropboxSyncConfig, SyncFilesError};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -110,21 +109,7 @@ fn file_sync_config(v: Option<Value>) -> Result<Option<Map<String, Value>>, ApiE
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) => {
-            let mut d = match json!({
-                "auto_synced_source_types": ["ARTICLE"],
-                "sync_attachments": false,
-                "detect_audio_language": false,
-                "transcription_service": null,
-                "include_speaker_labels": false,
-                "split_rows": false,
-                "generate_chunks_only": false,
-                "store_file_only": false,
-                "skip_file_processing": false,
-                "parsed_text_format": null,
-            }) {
-                Value::Object(m) => m,
-                _ => Map::new(),
-            };
+            let mut d = super::integrations::file_sync_config_defaults();
             for (k, v) in m {
                 d.insert(k, v);
             }
@@ -240,8 +225,12 @@ fn tags_of(v: Option<Value>) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-/// The sync engine for a request (cheap: shares the process's Dropbox connector).
+/// The process's sync engine (its worker is woken by new selections), else one for this
+/// request (cheap: shares the process's Dropbox connector).
 fn engine(state: &AppState) -> Result<DropboxSync, ApiError> {
+    if let Some(sync) = state.dropbox_sync() {
+        return Ok(sync.clone());
+    }
     let dbx = state
         .dropbox()
         .ok_or_else(|| ApiError::bad_request("Dropbox is not configured on this server"))?;
@@ -252,23 +241,6 @@ fn engine(state: &AppState) -> Result<DropboxSync, ApiError> {
             ..DropboxSyncConfig::default()
         },
     ))
-}
-
-fn dropbox_error(e: DropboxError) -> ApiError {
-    match e {
-        DropboxError::Revoked | DropboxError::NoCredentials | DropboxError::NotConfigured(_) => {
-            ApiError::bad_request(e.to_string())
-        }
-        DropboxError::RefreshContention => {
-            ApiError::Status(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-        }
-        DropboxError::Api(inner) => ApiError::Status(
-            StatusCode::BAD_GATEWAY,
-            format!("Dropbox request failed: {inner}"),
-        ),
-        DropboxError::Store(s) => ApiError::from(s),
-        other => ApiError::Internal(other.to_string()),
-    }
 }
 
 /// Syncs the chosen Dropbox files and folders: one `UserFile` per file (queued, or
@@ -312,7 +284,7 @@ pub(crate) async fn sync_files(
         Err(SyncFilesError::NotFound(x)) => Err(ApiError::bad_request(format!(
             "Dropbox item {x} was not found in this account"
         ))),
-        Err(SyncFilesError::Dropbox(e)) => Err(dropbox_error(e)),
+        Err(SyncFilesError::Dropbox(e)) => Err(super::integrations::dropbox_error(e)),
     }
 }
 

@@ -42,7 +42,7 @@ const STORAGE_FILE_FORMATS: &[&str] = &[
 ];
 
 /// Defaults of `FileSyncConfig`, merged under a caller's partial object.
-fn file_sync_config_defaults() -> Map<String, Value> {
+pub(crate) fn file_sync_config_defaults() -> Map<String, Value> {
     let v = json!({
         "auto_synced_source_types": ["ARTICLE"],
         "sync_attachments": false,
@@ -67,7 +67,7 @@ fn dropbox(state: &AppState) -> Result<&Dropbox, ApiError> {
         .ok_or_else(|| ApiError::bad_request("Dropbox is not configured on this server"))
 }
 
-fn dropbox_error(e: DropboxError) -> ApiError {
+pub(crate) fn dropbox_error(e: DropboxError) -> ApiError {
     match e {
         DropboxError::NotConfigured(m)
         | DropboxError::InvalidState(m)

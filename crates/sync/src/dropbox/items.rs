@@ -14,12 +14,6 @@ use super::{Dropbox, DropboxError, Listing};
 /// Dropbox files larger than this are listed but not selectable (Carbon's 50 MB limit).
 pub const MAX_FILE_BYTES: u64 = 50 * 1024 * 1024;
 
-/// Formats carbide can extract text from (Carbon's Dropbox list: pdf, docx, pptx, txt, csv,
-/// png, rtf, tsv, xlsx, jpeg, md).
-const INGESTIBLE: &[&str] = &[
-    "PDF", "DOCX", "PPTX", "TXT", "CSV", "PNG", "RTF", "TSV", "XLSX", "JPG", "MD",
-];
-
 /// Characters escaped in a path put into a web URL.
 const PATH_SET: &AsciiSet = &CONTROLS
     .add(b' ')
@@ -102,7 +96,7 @@ pub(crate) fn to_item(www: &str, m: &Metadata) -> Option<NewSourceItem> {
             let format = file_format_for(&f.name);
             let selectable = f.is_downloadable
                 && f.size <= MAX_FILE_BYTES
-                && format.is_some_and(|x| INGESTIBLE.contains(&x));
+                && format.is_some_and(|x| crate::dropbox_sync::SUPPORTED_FORMATS.contains(&x));
             Some(NewSourceItem {
                 external_id: f.id.clone(),
                 name: f.name.clone(),

@@ -21,8 +21,9 @@ use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::dropbox::{Dropbox, DropboxError, file_format_for};
 
-/// Formats the ingestion pipeline extracts text from (Carbon's Dropbox list plus the legacy
-/// Office formats and Markdown/text variants carbide reads).
+/// Formats the ingestion pipeline extracts text from (Carbon's Dropbox list: pdf, docx, pptx,
+/// txt, csv, png, rtf, tsv, xlsx, jpeg, md; plus xlsm, which the spreadsheet reader handles).
+/// The one list both the picker (`items/list` selectability) and `files/sync` go by.
 pub const SUPPORTED_FORMATS: &[&str] = &[
     "PDF", "DOCX", "PPTX", "TXT", "CSV", "PNG", "RTF", "TSV", "XLSX", "XLSM", "JPG", "MD",
 ];

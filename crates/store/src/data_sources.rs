@@ -10,7 +10,7 @@ use rusqlite::types::Value as Sql;
 use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
 use serde_json::{Map, Value, json};
 
-use crate::files::{TagFilter, TagValue};
+use crate::files::TagFilter;
 use crate::outbox::enqueue_tx;
 use crate::users::placeholders;
 use crate::{Dir, Page, Store, StoreError, parse_json};
@@ -248,60 +248,6 @@ pub(crate) fn get_ds_tx(
         ds_from_row,
     )
     .optional()?)
-}
-
-fn tag_value_sql(v: &TagValue) -> Sql {
-    match v {
-        TagValue::Str(s) => Sql::Text(s.clone()),
-        TagValue::Int(i) => Sql::Integer(*i),
-        TagValue::Bool(b) => Sql::Integer(i64::from(*b)),
-    }
-}
-
-/// SQL for a tag filter over `d.tags`.
-fn tag_sql(f: &TagFilter, args: &mut Vec<Sql>) -> String {
-    match f {
-        TagFilter::And(v) if v.is_empty() => "1".into(),
-        TagFilter::Or(v) if v.is_empty() => "0".into(),
-        TagFilter::And(v) => format!(
-            "({})",
-            v.iter()
-                .map(|f| tag_sql(f, args))
-                .collect::<Vec<_>>()
-                .join(" AND ")
-        ),
-        TagFilter::Or(v) => format!(
-            "({})",
-            v.iter()
-                .map(|f| tag_sql(f, args))
-                .collect::<Vec<_>>()
-                .join(" OR ")
-        ),
-        TagFilter::Leaf {
-            key,
-            values,
-            negate,
-        } => {
-            args.push(Sql::Text(key.clone()));
-            let mut alts = Vec::new();
-            for v in values {
-                args.push(tag_value_sql(v));
-                args.push(tag_value_sql(v));
-                alts.push(
-                    "(t.type != 'array' AND t.value = ?) OR (t.type = 'array' AND EXISTS \
-                     (SELECT 1 FROM json_each(t.value) e WHERE e.value = ?))",
-                );
-            }
-            let inner = if alts.is_empty() {
-                "0".to_string()
-            } else {
-                alts.join(" OR ")
-            };
-            let cond =
-                format!("EXISTS (SELECT 1 FROM json_each(d.tags) t WHERE t.key = ? AND ({inner}))");
-            if *negate { format!("NOT {cond}") } else { cond }
-        }
-    }
 }
 
 fn data_source_event(ds: &DataSource, extra: &[(&str, Value)]) -> Map<String, Value> {
@@ -604,7 +550,7 @@ impl Store {
             args.push(i64::from(r).into());
         }
         if let Some(t) = &q.tags {
-            let s = tag_sql(t, &mut args);
+            let s = t.sql_on("d.tags", &mut args);
             conds.push(s);
         }
         let where_ = conds.join(" AND ");

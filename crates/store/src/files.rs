@@ -262,21 +262,23 @@ impl TagFilter {
         }
     }
 
-    fn sql(&self, args: &mut Vec<Sql>) -> String {
+    /// SQL condition over the JSON tags column `tags_col` (`f.tags`, `d.tags`), its parameters
+    /// appended to `args`.
+    pub(crate) fn sql_on(&self, tags_col: &str, args: &mut Vec<Sql>) -> String {
         match self {
             TagFilter::And(v) if v.is_empty() => "1".into(),
             TagFilter::Or(v) if v.is_empty() => "0".into(),
             TagFilter::And(v) => format!(
                 "({})",
                 v.iter()
-                    .map(|f| f.sql(args))
+                    .map(|f| f.sql_on(tags_col, args))
                     .collect::<Vec<_>>()
                     .join(" AND ")
             ),
             TagFilter::Or(v) => format!(
                 "({})",
                 v.iter()
-                    .map(|f| f.sql(args))
+                    .map(|f| f.sql_on(tags_col, args))
                     .collect::<Vec<_>>()
                     .join(" OR ")
             ),
@@ -301,7 +303,7 @@ impl TagFilter {
                     alts.join(" OR ")
                 };
                 let cond = format!(
-                    "EXISTS (SELECT 1 FROM json_each(f.tags) t WHERE t.key = ? AND ({inner}))"
+                    "EXISTS (SELECT 1 FROM json_each({tags_col}) t WHERE t.key = ? AND ({inner}))"
                 );
                 if *negate { format!("NOT {cond}") } else { cond }
             }
@@ -427,7 +429,7 @@ impl FileFilter {
             c.push("f.is_folder = 0".into());
         }
         if let Some(t) = &self.tags {
-            let s = t.sql(&mut a);
+            let s = t.sql_on("f.tags", &mut a);
             c.push(s);
         }
         (c.join(" AND "), a)

@@ -169,13 +169,15 @@ fn watching<'a>(sels: &'a [Selection], path: &str) -> Option<&'a Selection> {
 type Known = (i64, Option<String>, Option<String>, Option<String>, bool);
 
 fn known_tx(tx: &Transaction<'_>, ds: i64, external_id: &str) -> Result<Option<Known>, StoreError> {
+    // cached: called once per entry of every change batch and reconciliation
     Ok(tx
-        .query_row(
+        .prepare_cached(
             "SELECT id, content_hash, name, path_lower, is_folder FROM files \
              WHERE data_source_id = ?1 AND source = 'DROPBOX' AND external_file_id = ?2",
-            params![ds, external_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-        )
+        )?
+        .query_row(params![ds, external_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
         .optional()?)
 }
 
@@ -495,7 +497,7 @@ fn apply_tx(
                             }
                         } else {
                             tx.execute(
-                                "UPDATE files SET rev = ?2 WHERE id = ?1",
+                                "UPDATE files SET rev = ?2 WHERE id = ?1 AND rev IS NOT ?2",
                                 params![fid, f.rev],
                             )?;
                         }

@@ -131,7 +131,15 @@ async fn delete_users_and_statistics_are_delivered_signed() {
     assert!(p0["timestamp"].as_str().unwrap().parse::<i64>().is_ok());
     let p1 = verify(&signing_key, &got[1].0, &got[1].1);
     assert_eq!(p1["webhook_type"], "FILE_STATISTICS_AGGREGATED");
-    let rows = s.store.outbox_rows(org).unwrap();
+    // the receiver answers before the worker records the delivery: wait for the bookkeeping
+    let mut rows = s.store.outbox_rows(org).unwrap();
+    for _ in 0..100 {
+        if rows.iter().all(|r| r.delivered_at.is_some()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        rows = s.store.outbox_rows(org).unwrap();
+    }
     assert!(rows.iter().all(|r| r.delivered_at.is_some()));
 
     tx.send(true).unwrap();
